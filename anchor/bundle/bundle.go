@@ -1,0 +1,179 @@
+// Package bundle builds and verifies proof bundles: everything an auditor
+// needs to check one reading offline, without the gateway's store — the
+// signed envelope, its leaf index, an inclusion proof to a signed checkpoint,
+// the gateway's public keys and (once anchoring exists) the anchor receipt.
+package bundle
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/tallygw/tally/anchor/checkpoint"
+	"github.com/tallygw/tally/anchor/envelope"
+)
+
+// Format names this bundle layout; it is the bundle's "format" member.
+const Format = "tally-proof-bundle/1"
+
+// Bundle is the JSON proof bundle for one reading. Byte strings are
+// standard base64 (RFC 4648 §4, with padding), as encoding/json writes them.
+type Bundle struct {
+	Format     string          `json:"format"`
+	Origin     string          `json:"origin"`
+	Seq        int64           `json:"seq"`
+	Envelope   []byte          `json:"envelope"`
+	TreeSize   int64           `json:"tree_size"`
+	Inclusion  [][]byte        `json:"inclusion_proof"`
+	Checkpoint string          `json:"checkpoint"`
+	Keys       PublicKeys      `json:"keys"`
+	Anchor     json.RawMessage `json:"anchor"`
+}
+
+// PublicKeys are the gateway's public keys as a bundle carries them.
+type PublicKeys struct {
+	Ed25519 []byte `json:"ed25519"`  // 32 bytes
+	MLDSA65 []byte `json:"mldsa65"`  // 1952 bytes, FIPS 204 encoding
+	NoteKey string `json:"note_key"` // the Ed25519 key as a note verifier key
+}
+
+// NewPublicKeys returns the bundle form of keys.
+func NewPublicKeys(k checkpoint.Keys) (PublicKeys, error) {
+	vkey, err := k.Ed25519VerifierKey()
+	if err != nil {
+		return PublicKeys{}, err
+	}
+	return PublicKeys{Ed25519: k.Ed25519, MLDSA65: k.MLDSA65.Bytes(), NoteKey: vkey}, nil
+}
+
+// CheckpointKeys decodes the keys for origin.
+func (p PublicKeys) CheckpointKeys(origin string) (checkpoint.Keys, error) {
+	if len(p.Ed25519) != ed25519.PublicKeySize {
+		return checkpoint.Keys{}, fmt.Errorf("ed25519 public key is %d bytes, want %d", len(p.Ed25519), ed25519.PublicKeySize)
+	}
+	var ml mldsa65.PublicKey
+	if err := ml.UnmarshalBinary(p.MLDSA65); err != nil {
+		return checkpoint.Keys{}, fmt.Errorf("ML-DSA-65 public key: %w", err)
+	}
+	return checkpoint.Keys{Origin: origin, Ed25519: ed25519.PublicKey(p.Ed25519), MLDSA65: &ml}, nil
+}
+
+// Step is one verification step and its outcome.
+type Step struct {
+	Name   string `json:"step"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// StepError is returned when a step fails.
+type StepError struct {
+	Step string
+	Err  error
+}
+
+func (e *StepError) Error() string { return fmt.Sprintf("%s: %v", e.Step, e.Err) }
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Options for Verify.
+type Options struct {
+	// Pinned, when set, are the keys the auditor trusts (from `tally id
+	// --json` or the consortium's registry). The bundle's keys must equal
+	// them. Without it the bundle's own keys are used and Verify says so.
+	Pinned *PublicKeys
+}
+
+// Verify checks every step and returns the steps it took. It stops at the
+// first failing step and returns a *StepError naming it.
+func Verify(b *Bundle, opts Options) ([]Step, error) {
+	var steps []Step
+	ok := func(name, format string, args ...any) {
+		steps = append(steps, Step{Name: name, OK: true, Detail: fmt.Sprintf(format, args...)})
+	}
+	fail := func(name string, err error) ([]Step, error) {
+		steps = append(steps, Step{Name: name, OK: false, Detail: err.Error()})
+		return steps, &StepError{Step: name, Err: err}
+	}
+
+	if b.Format != Format {
+		return fail("format", fmt.Errorf("bundle format %q is not %q", b.Format, Format))
+	}
+	ok("format", "%s", b.Format)
+
+	keys, err := b.Keys.CheckpointKeys(b.Origin)
+	if err != nil {
+		return fail("keys", err)
+	}
+	if opts.Pinned != nil {
+		if string(opts.Pinned.Ed25519) != string(b.Keys.Ed25519) || string(opts.Pinned.MLDSA65) != string(b.Keys.MLDSA65) {
+			return fail("keys", errors.New("the bundle's public keys are not the pinned gateway keys"))
+		}
+		ok("keys", "bundle keys match the pinned keys (Ed25519 kid %x, note key hashes %08x/%08x)", envelope.KeyID(keys.Ed25519), keys.Ed25519KeyHash(), keys.MLDSAKeyHash())
+	} else {
+		ok("keys", "taken from the bundle, NOT pinned (pass the gateway's registered keys to pin them); Ed25519 kid %x", envelope.KeyID(keys.Ed25519))
+	}
+
+	p, err := envelope.Verify(b.Envelope, keys.Ed25519)
+	if err != nil {
+		return fail("reading signature", err)
+	}
+	ok("reading signature", "COSE_Sign1 EdDSA signature valid (%d bytes)", len(b.Envelope))
+
+	if want := "tally/" + p.Gateway; want != b.Origin {
+		return fail("reading payload", fmt.Errorf("payload gateway %q does not match origin %q", p.Gateway, b.Origin))
+	}
+	if int64(p.Seq) != b.Seq {
+		return fail("reading payload", fmt.Errorf("payload seq %d is not the bundle's leaf index %d", p.Seq, b.Seq))
+	}
+	ok("reading payload", "gateway %s, seq %d, sensor %s, kind %s", p.Gateway, p.Seq, p.Sensor, p.Kind)
+
+	leaf := tlog.RecordHash(b.Envelope)
+	ok("leaf hash", "SHA-256(0x00 || envelope) = %s", hex.EncodeToString(leaf[:]))
+
+	cp, err := checkpoint.Open([]byte(b.Checkpoint), keys)
+	if err != nil {
+		return fail("checkpoint signatures", err)
+	}
+	if cp.Size != b.TreeSize {
+		return fail("checkpoint signatures", fmt.Errorf("checkpoint size %d is not the bundle's tree_size %d", cp.Size, b.TreeSize))
+	}
+	ok("checkpoint signatures", "Ed25519 and ML-DSA-65 signatures valid; origin %s, size %d, root %s", cp.Origin, cp.Size, hex.EncodeToString(cp.Root[:]))
+
+	if b.Seq < 0 || b.Seq >= cp.Size {
+		return fail("inclusion", fmt.Errorf("seq %d is outside the checkpoint's tree of size %d", b.Seq, cp.Size))
+	}
+	proof := make(tlog.RecordProof, len(b.Inclusion))
+	for i, h := range b.Inclusion {
+		if len(h) != tlog.HashSize {
+			return fail("inclusion", fmt.Errorf("proof hash %d is %d bytes, want 32", i, len(h)))
+		}
+		copy(proof[i][:], h)
+	}
+	if err := tlog.CheckRecord(proof, cp.Size, cp.Root, b.Seq, leaf); err != nil {
+		return fail("inclusion", fmt.Errorf("inclusion proof does not lead to the checkpoint root: %w", err))
+	}
+	ok("inclusion", "leaf %d is in the tree of size %d (%d proof hashes)", b.Seq, cp.Size, len(proof))
+
+	if len(b.Anchor) == 0 || strings.TrimSpace(string(b.Anchor)) == "null" {
+		steps = append(steps, Step{Name: "anchor", OK: true, Detail: "none: this checkpoint is not anchored on a ledger yet (signed by the gateway only)"})
+	} else {
+		return fail("anchor", errors.New("anchor receipts are not supported by this version of tally"))
+	}
+	return steps, nil
+}
+
+// Decode parses a bundle, rejecting unknown members.
+func Decode(data []byte) (*Bundle, error) {
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	var b Bundle
+	if err := dec.Decode(&b); err != nil {
+		return nil, fmt.Errorf("bundle is not valid JSON of format %s: %w", Format, err)
+	}
+	return &b, nil
+}

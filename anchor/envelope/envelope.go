@@ -1,0 +1,164 @@
+// Package envelope encodes, signs and verifies reading envelopes: a tagged
+// COSE_Sign1 (RFC 9052, alg EdDSA with Ed25519, kid in the protected header)
+// over a deterministic CBOR (RFC 8949 §4.2.1) payload map. docs/FORMATS.md
+// specifies every byte.
+package envelope
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/veraison/go-cose"
+)
+
+// Version is the payload format version carried in every envelope ("v").
+const Version = 1
+
+// SaltSize is the length of the random salt in every payload.
+const SaltSize = 16
+
+// Payload is the signed content of one reading. Field names are the CBOR map
+// keys; times are integer microseconds since the Unix epoch, UTC.
+type Payload struct {
+	Version   int            `cbor:"v"`
+	Gateway   string         `cbor:"gw"`
+	Seq       uint64         `cbor:"seq"`
+	Sensor    string         `cbor:"sensor"`
+	Kind      string         `cbor:"kind"`
+	RecvUS    int64          `cbor:"recv_us"`
+	SensorUS  *int64         `cbor:"sensor_us,omitempty"`
+	Clock     string         `cbor:"clock,omitempty"`
+	Container string         `cbor:"container,omitempty"`
+	MsgID     string         `cbor:"msg_id,omitempty"`
+	Data      map[string]any `cbor:"data,omitempty"`
+	Raw       []byte         `cbor:"raw,omitempty"`
+	Salt      []byte         `cbor:"salt"`
+}
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	// Core deterministic encoding: shortest forms, map keys sorted bytewise.
+	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err) // static options; cannot fail
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		IndefLength:      cbor.IndefLengthForbidden,
+		DefaultMapType:   nil,
+		IntDec:           cbor.IntDecConvertSigned,
+		MaxNestedLevels:  16,
+		MaxArrayElements: 4096,
+		MaxMapPairs:      4096,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// KeyID is the kid of a gateway's Ed25519 key: the first 8 bytes of the
+// SHA-256 of the 32-byte public key.
+func KeyID(pub ed25519.PublicKey) []byte {
+	sum := sha256.Sum256(pub)
+	return sum[:8]
+}
+
+// EncodePayload returns the deterministic CBOR encoding of p.
+func EncodePayload(p *Payload) ([]byte, error) {
+	return encMode.Marshal(p)
+}
+
+// Signer signs payloads into envelopes with one gateway key.
+type Signer struct {
+	kid    []byte
+	signer cose.Signer
+}
+
+// NewSigner returns a Signer for the Ed25519 private key.
+func NewSigner(priv ed25519.PrivateKey) (*Signer, error) {
+	s, err := cose.NewSigner(cose.AlgorithmEdDSA, priv)
+	if err != nil {
+		return nil, fmt.Errorf("envelope signer: %w", err)
+	}
+	return &Signer{kid: KeyID(priv.Public().(ed25519.PublicKey)), signer: s}, nil
+}
+
+// Sign encodes p and returns the tagged COSE_Sign1 envelope bytes.
+func (s *Signer) Sign(p *Payload) ([]byte, error) {
+	body, err := EncodePayload(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode payload seq %d: %w", p.Seq, err)
+	}
+	headers := cose.Headers{
+		Protected: cose.ProtectedHeader{
+			cose.HeaderLabelAlgorithm: cose.AlgorithmEdDSA,
+			cose.HeaderLabelKeyID:     s.kid,
+		},
+	}
+	// Ed25519 signing is deterministic; no randomness is read.
+	env, err := cose.Sign1(nil, s.signer, headers, body, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sign seq %d: %w", p.Seq, err)
+	}
+	return env, nil
+}
+
+// ErrSignature is returned (wrapped) when an envelope's signature does not verify.
+var ErrSignature = errors.New("envelope signature does not verify")
+
+// Verify checks the envelope's COSE structure, algorithm, kid and Ed25519
+// signature against pub and returns the decoded payload.
+func Verify(env []byte, pub ed25519.PublicKey) (*Payload, error) {
+	var msg cose.Sign1Message
+	if err := msg.UnmarshalCBOR(env); err != nil {
+		return nil, fmt.Errorf("envelope is not a tagged COSE_Sign1: %w", err)
+	}
+	alg, err := msg.Headers.Protected.Algorithm()
+	if err != nil || alg != cose.AlgorithmEdDSA {
+		return nil, fmt.Errorf("envelope algorithm is not EdDSA (-8)")
+	}
+	kid, _ := msg.Headers.Protected[cose.HeaderLabelKeyID].([]byte)
+	if want := KeyID(pub); string(kid) != string(want) {
+		return nil, fmt.Errorf("envelope kid %x is not the gateway key %x", kid, want)
+	}
+	v, err := cose.NewVerifier(cose.AlgorithmEdDSA, pub)
+	if err != nil {
+		return nil, fmt.Errorf("envelope verifier: %w", err)
+	}
+	if err := msg.Verify(nil, v); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
+	}
+	p, err := DecodePayload(msg.Payload)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// DecodePayload decodes a payload and checks it is in deterministic form
+// (re-encoding gives the same bytes) and of a known version.
+func DecodePayload(body []byte) (*Payload, error) {
+	var p Payload
+	if err := decMode.Unmarshal(body, &p); err != nil {
+		return nil, fmt.Errorf("payload is not valid CBOR: %w", err)
+	}
+	if p.Version != Version {
+		return nil, fmt.Errorf("payload version %d is not supported (want %d)", p.Version, Version)
+	}
+	if len(p.Salt) != SaltSize {
+		return nil, fmt.Errorf("payload salt is %d bytes, want %d", len(p.Salt), SaltSize)
+	}
+	again, err := EncodePayload(&p)
+	if err != nil || string(again) != string(body) {
+		return nil, fmt.Errorf("payload is not in deterministic CBOR form")
+	}
+	return &p, nil
+}

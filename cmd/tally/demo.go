@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tallygw/tally/anchor/bundle"
+	"github.com/tallygw/tally/configs"
+	"github.com/tallygw/tally/edge"
+	"github.com/tallygw/tally/edge/audit"
+	"github.com/tallygw/tally/edge/config"
+	"github.com/tallygw/tally/edge/keys"
+)
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := newFlags("demo", stderr)
+	forDur := fs.Duration("for", 30*time.Second, "how long the gateway runs before it is stopped and audited")
+	c.data = filepath.Join(os.TempDir(), "tally-demo")
+	fs.Lookup("data").DefValue = c.data
+	fs.Lookup("config").Usage = "ignored: the demo uses the embedded configs/demo.yaml"
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.data, 0o700); err != nil {
+		return fmt.Errorf("create demo directory: %w", err)
+	}
+	cfgPath := filepath.Join(c.data, "demo.yaml")
+	if err := os.WriteFile(cfgPath, configs.Demo, 0o644); err != nil {
+		return fmt.Errorf("write demo config: %w", err)
+	}
+	cfg, err := config.Load(cfgPath, c.data)
+	if err != nil {
+		return err
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(stdout, "== "+format+"\n", args...) }
+	say("tally demo: gateway %s, data in %s (config %s)", cfg.Gateway.ID, c.data, cfgPath)
+	if _, err := keys.Generate(cfg.Path(cfg.Keys.Ed25519), cfg.Path(cfg.Keys.MLDSA65)); err == nil {
+		say("keygen: new Ed25519 and ML-DSA-65 keys written (mode 0600)")
+	} else if _, lerr := keys.Load(cfg.Path(cfg.Keys.Ed25519), cfg.Path(cfg.Keys.MLDSA65)); lerr == nil {
+		say("keygen: keys already present, reusing them")
+	} else {
+		return err
+	}
+
+	sys, err := edge.New(cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	say("run: simulated voyage Shanghai → Rotterdam for %s; status at http://%s/api/status (try: tally status --config %s)", *forDur, sys.Addr(), cfgPath)
+	runCtx, cancel := context.WithTimeout(ctx, *forDur)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(runCtx) }()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+			break wait
+		case <-tick.C:
+			if st, err := sys.Status(ctx); err == nil {
+				say("status: %d readings, checkpoint at %d, %d sensors", st.Log.Size, st.Log.CheckpointSize, len(st.Sensors))
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return nil // interrupted by the user
+	}
+
+	_, pub, err := loadKeys(cfg)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rep, err := audit.Run(ctx, st, pub, cfg.Gateway.ID, nil)
+	if err != nil {
+		return fmt.Errorf("audit FAILED: %w", err)
+	}
+	say("audit: passed — %d readings, %d tree hashes, %d checkpoints", rep.Readings, rep.TreeHashes, rep.Checkpoints)
+	if rep.Readings == 0 {
+		return errors.New("the demo recorded no readings")
+	}
+	idPath := filepath.Join(c.data, "gateway-id.json")
+	pk, err := bundle.NewPublicKeys(pub)
+	if err != nil {
+		return err
+	}
+	idJSON, _ := json.MarshalIndent(identity{Origin: pub.Origin, PublicKeys: pk}, "", "  ")
+	if err := os.WriteFile(idPath, idJSON, 0o644); err != nil {
+		return err
+	}
+	for i, seq := range []int64{0, rep.Readings / 2, rep.Readings - 1} {
+		b, err := exportBundle(ctx, st, pub, seq)
+		if err != nil {
+			return err
+		}
+		data, _ := json.MarshalIndent(b, "", "  ")
+		path := filepath.Join(c.data, fmt.Sprintf("bundle-%d.json", seq))
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return err
+		}
+		steps, err := bundle.Verify(b, bundle.Options{Pinned: &pk})
+		if i == 2 || err != nil {
+			say("export + verify reading %d (%s), keys pinned from %s:", seq, path, idPath)
+			printSteps(stdout, steps)
+		}
+		if err != nil {
+			return fmt.Errorf("verify reading %d: %w", seq, err)
+		}
+		say("verify: reading %d verified (%s)", seq, path)
+	}
+	say("done. Try: tally verify --keys %s %s", idPath, filepath.Join(c.data, fmt.Sprintf("bundle-%d.json", rep.Readings-1)))
+	return nil
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/tallygw/tally/edge"
+)
+
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := newFlags("status", stderr)
+	asJSON := fs.Bool("json", false, "print the raw JSON of /api/status")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	cfg, err := c.load()
+	if err != nil {
+		return err
+	}
+	if cfg.HTTP.Listen == "off" {
+		return fmt.Errorf("http.listen is off in %s: the daemon has no status endpoint", cfg.File())
+	}
+	url := "http://" + cfg.HTTP.Listen + "/api/status"
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("no answer from the daemon at %s: %w (is tally running with this config? systemctl status tally)", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("read status: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status endpoint %s answered %s: %s", url, resp.Status, body)
+	}
+	if *asJSON {
+		_, err := stdout.Write(body)
+		return err
+	}
+	var st edge.Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		return fmt.Errorf("status endpoint %s: unexpected answer: %w", url, err)
+	}
+	printStatus(stdout, &st)
+	return nil
+}
+
+func printStatus(w io.Writer, st *edge.Status) {
+	ago := func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return st.Now.Sub(t).Round(time.Second).String() + " ago"
+	}
+	fmt.Fprintf(w, "gateway %s (%s), version %s, up %s\n", st.Gateway, st.Origin, st.Version, st.Now.Sub(st.Started).Round(time.Second))
+	l := st.Log
+	fmt.Fprintf(w, "log:      %d readings; %d queued; accepted %d, duplicates %d, refused %d this run\n", l.Size, l.Queued, l.Accepted, l.Duplicates, l.Refused)
+	fmt.Fprintf(w, "checkpoint: size %d, %s; %d readings not yet checkpointed\n", l.CheckpointSize, ago(l.CheckpointAt), l.Uncheckpointed)
+	if l.LastError != "" {
+		fmt.Fprintf(w, "LAST ERROR: %s\n", l.LastError)
+	}
+	fmt.Fprintf(w, "disk:     database %s in %s, %s free\n", bytesHuman(st.Disk.DBBytes), st.Disk.DataDir, bytesHuman(st.Disk.FreeBytes))
+	fmt.Fprintln(w, "drivers:")
+	for _, d := range st.Drivers {
+		fmt.Fprintf(w, "  %-16s %-8s %s", d.ID, d.Driver, d.State)
+		if d.LastError != "" {
+			fmt.Fprintf(w, " (%s)", d.LastError)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "sensors:\n  %-20s %10s %10s %-12s %-10s %6s %6s\n", "SENSOR", "READINGS", "LAST SEQ", "LAST", "KIND", "DUPS", "QUAR")
+	for _, s := range st.Sensors {
+		last, seq := "never", "-"
+		if s.LastReadingAt != nil {
+			last = ago(*s.LastReadingAt)
+		}
+		if s.LastSeq != nil {
+			seq = fmt.Sprint(*s.LastSeq)
+		}
+		fmt.Fprintf(w, "  %-20s %10d %10s %-12s %-10s %6d %6d\n", s.Sensor, s.Readings, seq, last, s.LastKind, s.Duplicates, s.Quarantined)
+	}
+	if len(st.Quarantine) > 0 {
+		fmt.Fprintln(w, "quarantine (newest first):")
+		for _, q := range st.Quarantine {
+			raw := string(q.Raw)
+			if len(raw) > 60 {
+				raw = raw[:60] + "…"
+			}
+			fmt.Fprintf(w, "  %s %-16s %s: %q\n", time.UnixMicro(q.AtUS).UTC().Format(time.RFC3339), q.Sensor, q.Reason, raw)
+		}
+	}
+}
+
+func bytesHuman(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,499 @@
+// Package config loads a gateway's YAML configuration strictly: unknown keys
+// and wrong types are errors naming the file, line and key; defaults are
+// applied in one place (SetDefaults); Validate runs before anything is
+// opened.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a whole gateway configuration.
+type Config struct {
+	Gateway    Gateway    `yaml:"gateway"`
+	DataDir    string     `yaml:"data_dir"`
+	Keys       Keys       `yaml:"keys"`
+	Store      Store      `yaml:"store"`
+	Checkpoint Checkpoint `yaml:"checkpoint"`
+	HTTP       HTTP       `yaml:"http"`
+	Log        Log        `yaml:"log"`
+	Shutdown   Shutdown   `yaml:"shutdown"`
+	Sensors    []Sensor   `yaml:"sensors"`
+
+	file  string          // the file it was loaded from
+	lines map[string]int  // key path -> line, for validation errors
+	root  *yaml.Node      // kept for Line lookups
+	set   map[string]bool // key paths present in the file
+}
+
+// Gateway identifies this gateway.
+type Gateway struct {
+	ID        string `yaml:"id"`
+	Container string `yaml:"container"`
+}
+
+// Keys are the private key files, relative to data_dir unless absolute.
+type Keys struct {
+	Ed25519 string `yaml:"ed25519"`
+	MLDSA65 string `yaml:"mldsa65"`
+}
+
+// Store tunes the SQLite store.
+type Store struct {
+	Path          string `yaml:"path"`
+	MaxBatch      int    `yaml:"max_batch"`
+	QueueLen      int    `yaml:"queue_len"`
+	QuarantineMax int    `yaml:"quarantine_max"`
+}
+
+// Checkpoint says how often checkpoints are signed.
+type Checkpoint struct {
+	Interval    Duration `yaml:"interval"`
+	MaxReadings int64    `yaml:"max_readings"`
+}
+
+// HTTP is the local status endpoint.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Shutdown bounds graceful shutdown.
+type Shutdown struct {
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Sensor is one configured sensor.
+type Sensor struct {
+	ID      string     `yaml:"id"`
+	Driver  string     `yaml:"driver"`
+	Enabled *bool      `yaml:"enabled"`
+	Sim     *SimSensor `yaml:"sim"`
+}
+
+// SimSensor configures the simulated voyage driver.
+type SimSensor struct {
+	TimeFactor float64  `yaml:"time_factor"`
+	Interval   Duration `yaml:"interval"`
+	SpeedKnots float64  `yaml:"speed_knots"`
+	SetpointC  float64  `yaml:"setpoint_c"`
+	Seed       int64    `yaml:"seed"`
+}
+
+// Drivers is every sensor driver this build knows.
+var Drivers = []string{"sim"}
+
+// Duration is a time.Duration written as "30s", "5m", "1h".
+type Duration time.Duration
+
+// UnmarshalYAML accepts Go duration strings.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (write e.g. 500ms, 30s, 5m, 1h)", n.Line, n.Value)}}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Error is a configuration error at a place in a file.
+type Error struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // dotted key path, e.g. sensors[0].driver
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads, strictly decodes, defaults and validates the file. dataDir,
+// when not empty, overrides data_dir.
+func Load(path, dataDir string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, raw, dataDir)
+}
+
+// Parse is Load over bytes; file names the source in errors.
+func Parse(file string, raw []byte, dataDir string) (*Config, error) {
+	c := &Config{file: file, lines: map[string]int{}, set: map[string]bool{}}
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, &Error{File: file, Line: yamlLine(err.Error()), Msg: "not valid YAML: " + stripLine(err.Error())}
+	}
+	c.root = &root
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return nil, &Error{File: file, Msg: "the file is empty; start from configs/tally.yaml"}
+	}
+	if err := c.walk(root.Content[0], reflect.TypeOf(Config{}), ""); err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			line := yamlLine(te.Errors[0])
+			return nil, &Error{File: file, Line: line, Key: c.keyAt(line), Msg: explainType(stripLine(te.Errors[0]))}
+		}
+		return nil, &Error{File: file, Msg: err.Error()}
+	}
+	if dataDir != "" {
+		c.DataDir = dataDir
+		c.set["data_dir"] = true
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var lineRE = regexp.MustCompile(`line (\d+):? ?`)
+
+func yamlLine(msg string) int {
+	m := lineRE.FindStringSubmatch(msg)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+func stripLine(msg string) string {
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	return lineRE.ReplaceAllString(msg, "")
+}
+
+var typeRE = regexp.MustCompile("cannot unmarshal !!(\\w+) `(.*)` into (\\S+)")
+
+func explainType(msg string) string {
+	m := typeRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	want := m[3]
+	switch {
+	case strings.Contains(want, "int"):
+		want = "a whole number"
+	case strings.Contains(want, "float"):
+		want = "a number"
+	case want == "bool":
+		want = "true or false"
+	case want == "string":
+		want = "a string"
+	case strings.HasPrefix(want, "[]"):
+		want = "a list"
+	default:
+		want = "a mapping of keys (" + want + ")"
+	}
+	return fmt.Sprintf("%q is not %s", m[2], want)
+}
+
+// walk checks every mapping key against the struct's yaml tags and records
+// the line of each key path.
+func (c *Config) walk(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if t == reflect.TypeOf(Duration(0)) {
+			return nil
+		}
+		if n.Kind != yaml.MappingNode {
+			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+				return nil
+			}
+			return &Error{File: c.file, Line: n.Line, Key: path, Msg: "must be a mapping of keys: " + strings.Join(yamlKeys(t), ", ")}
+		}
+		fields := map[string]reflect.StructField{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if tag := strings.Split(f.Tag.Get("yaml"), ",")[0]; tag != "" && f.IsExported() {
+				fields[tag] = f
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			key := join(path, k.Value)
+			f, ok := fields[k.Value]
+			if !ok {
+				return &Error{File: c.file, Line: k.Line, Key: key, Msg: "unknown key; allowed here: " + strings.Join(yamlKeys(t), ", ")}
+			}
+			if c.set[key] {
+				return &Error{File: c.file, Line: k.Line, Key: key, Msg: "key appears twice"}
+			}
+			c.set[key] = true
+			c.lines[key] = k.Line
+			if v.Line != k.Line {
+				c.lines[key+"#value"] = v.Line
+			}
+			if err := c.walk(v, f.Type, key); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+				return nil
+			}
+			return &Error{File: c.file, Line: n.Line, Key: path, Msg: "must be a list"}
+		}
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			c.lines[p] = item.Line
+			if err := c.walk(item, t.Elem(), p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func yamlKeys(t reflect.Type) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		if tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]; tag != "" && t.Field(i).IsExported() {
+			out = append(out, tag)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// keyAt returns the key path whose key or value is on line.
+func (c *Config) keyAt(line int) string {
+	best := ""
+	for k, l := range c.lines {
+		if l != line {
+			continue
+		}
+		k = strings.TrimSuffix(k, "#value")
+		if len(k) > len(best) {
+			best = k
+		}
+	}
+	return best
+}
+
+// File is the file the configuration came from.
+func (c *Config) File() string { return c.file }
+
+// Errorf returns an *Error for key, with the key's line when it is in the file.
+func (c *Config) Errorf(key, format string, args ...any) error {
+	line := c.lines[key]
+	if line == 0 {
+		// Fall back to the nearest enclosing key that is in the file.
+		for p := key; p != ""; {
+			i := strings.LastIndexAny(p, ".[")
+			if i < 0 {
+				break
+			}
+			p = p[:i]
+			if l := c.lines[p]; l > 0 {
+				line = l
+				break
+			}
+		}
+	}
+	return &Error{File: c.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// SetDefaults fills every unset value. It is the one place defaults live.
+func (c *Config) SetDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "/var/lib/tally"
+	}
+	if c.Keys.Ed25519 == "" {
+		c.Keys.Ed25519 = "ed25519.key"
+	}
+	if c.Keys.MLDSA65 == "" {
+		c.Keys.MLDSA65 = "mldsa65.key"
+	}
+	if c.Store.Path == "" {
+		c.Store.Path = "tally.db"
+	}
+	if c.Store.MaxBatch == 0 {
+		c.Store.MaxBatch = 2048
+	}
+	if c.Store.QueueLen == 0 {
+		c.Store.QueueLen = 8192
+	}
+	if c.Store.QuarantineMax == 0 {
+		c.Store.QuarantineMax = 10000
+	}
+	if c.Checkpoint.Interval == 0 {
+		c.Checkpoint.Interval = Duration(time.Minute)
+	}
+	if c.Checkpoint.MaxReadings == 0 {
+		c.Checkpoint.MaxReadings = 10000
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = "127.0.0.1:8480"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Shutdown.Timeout == 0 {
+		c.Shutdown.Timeout = Duration(15 * time.Second)
+	}
+	for i := range c.Sensors {
+		s := &c.Sensors[i]
+		if s.Enabled == nil {
+			t := true
+			s.Enabled = &t
+		}
+		if s.Driver == "sim" {
+			if s.Sim == nil {
+				s.Sim = &SimSensor{}
+			}
+			if s.Sim.TimeFactor == 0 {
+				s.Sim.TimeFactor = 20000
+			}
+			if s.Sim.Interval == 0 {
+				s.Sim.Interval = Duration(time.Second)
+			}
+			if s.Sim.SpeedKnots == 0 {
+				s.Sim.SpeedKnots = 16
+			}
+			if !c.set[fmt.Sprintf("sensors[%d].sim.setpoint_c", i)] {
+				s.Sim.SetpointC = -18
+			}
+		}
+	}
+}
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// Validate checks every value; it opens nothing.
+func (c *Config) Validate() error {
+	if c.Gateway.ID == "" {
+		return c.Errorf("gateway.id", "is required: a short name for this gateway (letters, digits, . _ -), e.g. gw-yard-07")
+	}
+	if !idRE.MatchString(c.Gateway.ID) {
+		return c.Errorf("gateway.id", "%q is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", c.Gateway.ID)
+	}
+	if c.Store.MaxBatch < 1 || c.Store.MaxBatch > 100000 {
+		return c.Errorf("store.max_batch", "%d is out of range 1..100000", c.Store.MaxBatch)
+	}
+	if c.Store.QueueLen < 1 {
+		return c.Errorf("store.queue_len", "%d must be at least 1", c.Store.QueueLen)
+	}
+	if c.Store.QuarantineMax < 1 {
+		return c.Errorf("store.quarantine_max", "%d must be at least 1", c.Store.QuarantineMax)
+	}
+	if c.Checkpoint.Interval.D() < 100*time.Millisecond {
+		return c.Errorf("checkpoint.interval", "%s is too short: at least 100ms", c.Checkpoint.Interval.D())
+	}
+	if c.Checkpoint.MaxReadings < 1 {
+		return c.Errorf("checkpoint.max_readings", "%d must be at least 1", c.Checkpoint.MaxReadings)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil && c.HTTP.Listen != "off" {
+		return c.Errorf("http.listen", "%q is not host:port (e.g. 127.0.0.1:8480) or off", c.HTTP.Listen)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return c.Errorf("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return c.Errorf("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	if c.Shutdown.Timeout.D() < time.Second {
+		return c.Errorf("shutdown.timeout", "%s is too short: at least 1s", c.Shutdown.Timeout.D())
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Sensors {
+		p := fmt.Sprintf("sensors[%d]", i)
+		if s.ID == "" {
+			return c.Errorf(p+".id", "is required")
+		}
+		if !idRE.MatchString(s.ID) {
+			return c.Errorf(p+".id", "%q is not allowed: use letters, digits, '.', '_' or '-'", s.ID)
+		}
+		if seen[s.ID] {
+			return c.Errorf(p+".id", "%q is used by two sensors", s.ID)
+		}
+		seen[s.ID] = true
+		switch s.Driver {
+		case "sim":
+			if s.Sim.TimeFactor < 1 || s.Sim.TimeFactor > 1e7 {
+				return c.Errorf(p+".sim.time_factor", "%g is out of range 1..10000000", s.Sim.TimeFactor)
+			}
+			if s.Sim.Interval.D() < time.Millisecond {
+				return c.Errorf(p+".sim.interval", "%s is too short: at least 1ms", s.Sim.Interval.D())
+			}
+			if s.Sim.SpeedKnots <= 0 || s.Sim.SpeedKnots > 40 {
+				return c.Errorf(p+".sim.speed_knots", "%g is out of range (0, 40]", s.Sim.SpeedKnots)
+			}
+		case "":
+			return c.Errorf(p+".driver", "is required; one of: %s", strings.Join(Drivers, ", "))
+		default:
+			return c.Errorf(p+".driver", "%q is not a known driver; one of: %s", s.Driver, strings.Join(Drivers, ", "))
+		}
+	}
+	return nil
+}
+
+// Path resolves a file name relative to the data directory.
+func (c *Config) Path(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(c.DataDir, name)
+}
+
+// Origin is the gateway's log origin, the first line of its checkpoints.
+func (c *Config) Origin() string { return "tally/" + c.Gateway.ID }

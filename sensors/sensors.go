@@ -1,0 +1,69 @@
+// Package sensors defines the Reading a sensor produced, before the gateway
+// signs it, and the small interfaces drivers use to hand readings on.
+//
+// The drivers live in sub-packages (nmea, modbus, eseal, lines, serial, mqtt,
+// sim). Parsers there are pure functions over bytes; I/O lives apart from
+// them. This package and its sub-packages import nothing from edge or anchor.
+package sensors
+
+import (
+	"context"
+	"time"
+)
+
+// Kinds of reading. Kind-specific fields in Reading.Data use the keys below.
+const (
+	KindGPS         = "gps"         // lat, lon, alt_m, speed_mps, course_deg, fix, sats, hdop
+	KindTemperature = "temperature" // celsius, probe (optional humidity_pct)
+	KindHumidity    = "humidity"    // humidity_pct
+	KindSeal        = "seal"        // seal_id, state, event, battery_v (optional lat, lon)
+	KindEvent       = "event"       // rule, detail, from_seq, to_seq
+	KindStatus      = "status"      // driver status changes (fix lost/regained, port lost/back)
+)
+
+// Clock provenance for Reading.Time.
+const (
+	ClockGPS    = "gps"
+	ClockNTP    = "ntp"
+	ClockRTC    = "rtc"
+	ClockDevice = "device"
+)
+
+// Seal states after normalisation.
+const (
+	SealSealed   = "sealed"
+	SealOpened   = "opened"
+	SealTampered = "tampered"
+	SealUnknown  = "unknown"
+)
+
+// Reading is one observation from one sensor, as the driver decoded it.
+// The gateway adds its receive time, sequence number and salt when it signs.
+type Reading struct {
+	Sensor    string         // configured sensor id
+	Kind      string         // one of the Kind constants
+	Time      time.Time      // the sensor's own time; zero when it has none
+	Clock     string         // where Time came from (Clock constants); empty when Time is zero
+	Container string         // ISO 6346 container number, optional
+	MsgID     string         // the sensor's own message id or sequence, for deduplication; optional
+	Data      map[string]any // kind-specific fields: float64, int64, string, bool
+	Raw       []byte         // the raw frame bytes, when the source had one
+}
+
+// Sink receives what a driver decoded. Accept blocks until the reading is
+// durable (or refused) and returns an error when it was not accepted.
+// Quarantine records input that could not be decoded, with the reason.
+type Sink interface {
+	Accept(ctx context.Context, r Reading) error
+	Quarantine(ctx context.Context, sensor, reason string, raw []byte)
+}
+
+// LineDecoder is implemented by drivers whose frames are text lines (NMEA,
+// e-seal, line sensors). Decode takes one line without its line ending and
+// the gateway time it was received; it returns zero or more readings, or an
+// error whose text is the quarantine reason. Flush returns what is held back
+// at the end of a stream (an NMEA epoch not yet closed).
+type LineDecoder interface {
+	Decode(line []byte, recv time.Time) ([]Reading, error)
+	Flush() []Reading
+}
