@@ -212,6 +212,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.setStatus(func(s *Status) { s.Size = size })
 	p.m.size.Set(float64(size))
 	if last, err := p.store.LatestCheckpoint(ctx); err == nil {
+		if err := p.checkLatest(ctx, last, size); err != nil {
+			return err
+		}
 		p.setStatus(func(s *Status) { s.CheckpointSize, s.CheckpointAt = last.Size, time.UnixMicro(last.CreatedUS) })
 		p.m.cpSize.Set(float64(last.Size))
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -260,6 +263,26 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// checkLatest refuses to extend a log that no longer matches its latest
+// checkpoint: signing on would fork the gateway's history.
+func (p *Pipeline) checkLatest(ctx context.Context, last store.Checkpoint, size int64) error {
+	cp, err := checkpoint.Open(last.Note, p.cp.Keys())
+	if err != nil {
+		return fmt.Errorf("latest checkpoint (size %d) does not verify with this gateway's keys: %w; run tally audit", last.Size, err)
+	}
+	if cp.Size > size {
+		return fmt.Errorf("latest checkpoint covers %d readings but the database holds %d: readings were lost or deleted; run tally audit", cp.Size, size)
+	}
+	root, err := p.store.TreeHash(ctx, cp.Size)
+	if err != nil {
+		return fmt.Errorf("latest checkpoint: %w", err)
+	}
+	if root != cp.Root {
+		return fmt.Errorf("latest checkpoint (size %d) root does not match the stored readings; run tally audit", cp.Size)
+	}
+	return nil
 }
 
 func (p *Pipeline) refuseQueued() {

@@ -88,3 +88,14 @@ func (g *Gateway) Reopen(tb testing.TB, cfg ingest.Config) {
 	}
 	g.open(tb, cfg)
 }
+
+// OpenStore opens the store again without starting a pipeline (after Stop),
+// as tally audit does.
+func (g *Gateway) OpenStore(tb testing.TB) *store.Store {
+	st, err := store.Open(filepath.Join(g.Dir, "tally.db"), "tally/"+g.ID, store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
+}

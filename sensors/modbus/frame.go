@@ -3,7 +3,7 @@
 //
 // The package has three layers, each usable on its own:
 //
-//   - Frames (this file): CRC-16/MODBUS, encoding and parsing of the read
+//   - Frames (frame.go): CRC-16/MODBUS, encoding and parsing of the read
 //     requests and responses of functions 03 (read holding registers) and
 //     04 (read input registers), and exception responses. These are pure
 //     functions over []byte that return errors, never panic, on bad input.

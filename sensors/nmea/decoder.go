@@ -47,7 +47,9 @@ var releaseTime = time.Date(2026, time.November, 1, 0, 0, 0, 0, time.UTC)
 // the VCS commit time recorded in the binary, or the date this package was
 // released when the binary carries none (tests, builds outside a
 // repository), whichever is later.
-var DefaultBuildTime = sync.OnceValue(func() time.Time {
+func DefaultBuildTime() time.Time { return defaultBuildTime() }
+
+var defaultBuildTime = sync.OnceValue(func() time.Time {
 	t := releaseTime
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range info.Settings {
@@ -93,20 +95,42 @@ const (
 // the sentences of one fix epoch (same UTC time of day) into one reading
 // of kind gps; an epoch closes when a sentence with another time arrives,
 // or on Flush. Sentences without a time (VTG, GSA) belong to the epoch
-// they arrive in.
+// they arrive in. Where sentences of an epoch disagree, GGA wins over GNS,
+// RMC, GLL, VTG and GSA, in that order.
 //
-// Data keys of gps readings: lat, lon (float64 degrees WGS84, south and
-// west negative), alt_m (float64, metres above mean sea level), speed_mps,
-// course_deg (float64, degrees true), fix (string: Fix2D, Fix3D, FixDGPS,
-// FixRTKFixed, FixRTKFloat), sats (int64, satellites used), hdop
-// (float64); each is present only when the receiver supplied it. When a
-// valid fix has no trusted time, Time is zero and time_note says why
-// (NoteRollover, NoteDateUnknown, NoteTimeUnknown). Raw holds the decoded
-// sentences of the epoch ('$' through checksum) joined by "\r\n".
+// Only valid fixes become gps readings (see Sentence.Valid). Their Data:
 //
-// Only valid fixes become gps readings. Losing a fix, and getting one after
-// having had none, produce a status reading with Data {"event":
-// EventFixLost or EventFixRegained, "fix": ...}.
+//	lat, lon    float64  decimal degrees WGS84, south and west negative (always)
+//	fix         string   FixDGPS, FixRTKFixed or FixRTKFloat when the fix is
+//	                     corrected, else Fix2D or Fix3D (GSA fix mode; without
+//	                     GSA, 3d when the fix has an altitude) (always)
+//	alt_m       float64  metres above mean sea level (GGA, GNS)
+//	speed_mps   float64  speed over ground (RMC, VTG)
+//	course_deg  float64  course over ground, degrees true (RMC, VTG)
+//	sats        int64    satellites used: the distinct satellites GSA lists,
+//	                     else the largest GGA/GNS count
+//	hdop        float64  horizontal dilution of precision (GGA, GNS, GSA)
+//	time_note   string   why Time is zero: NoteRollover, NoteDateUnknown,
+//	                     NoteTimeUnknown
+//
+// Time is the epoch's GPS time (Clock "gps"): its UTC time of day on the
+// date from the epoch's ZDA or valid RMC, or carried over from the previous
+// epoch when that is at most an hour earlier (moved on a day past
+// midnight; refused when the receive times show a longer gap). It stays
+// zero without a date, and
+// when the date is RolloverAge or more before the later of the receive
+// time and Options.BuildTime: a receiver hit by a GPS week-number
+// rollover reports dates 1024 weeks in the past.
+//
+// Raw holds the epoch's sentences of the decoded types ('$' through
+// checksum; GSV, proprietary and other ignored sentences are not part of
+// it) joined by "\r\n".
+//
+// Losing the fix, and getting one after having had none, produce a reading
+// of kind status before the epoch's gps reading, with Data {"event":
+// EventFixLost or EventFixRegained, "fix": FixNone or the new fix}; its
+// Time follows the same rules (fix_lost has none). A stream that starts
+// with a fix gives no event.
 //
 // A Decoder is safe for concurrent use (Stats may be called while another
 // goroutine decodes).
@@ -118,6 +142,7 @@ type Decoder struct {
 	cur      epoch
 	date     time.Time     // last known date, carried to epochs without one
 	dateTOD  time.Duration // time of day of the epoch date came from
+	dateRecv time.Time     // receive time of that epoch
 	haveDate bool
 	fix      fixState
 	stats    Stats
@@ -198,17 +223,12 @@ func (d *Decoder) closeEpoch() []sensors.Reading {
 		return nil
 	}
 
-	// Date: the epoch's own (ZDA, RMC), else carried over from an earlier
-	// epoch, moved on a day when the time of day wrapped past midnight.
 	date, haveDate := e.date, e.hasDate
-	if !haveDate && d.haveDate && e.hasTime {
-		date, haveDate = d.date, true
-		if e.tod < d.dateTOD-12*time.Hour {
-			date = date.AddDate(0, 0, 1)
-		}
+	if !haveDate && e.hasTime {
+		date, haveDate = d.carryDate(&e)
 	}
-	if haveDate && e.hasTime {
-		d.date, d.dateTOD, d.haveDate = date, e.tod, true
+	if e.hasTime {
+		d.date, d.dateTOD, d.dateRecv, d.haveDate = date, e.tod, e.recv, haveDate
 	}
 
 	if !e.fixInfo {
@@ -293,6 +313,36 @@ func (d *Decoder) closeEpoch() []sensors.Reading {
 	return append(out, r)
 }
 
+// maxCarry is how far the time of day may move on from the epoch the last
+// date came from for that date to be carried over.
+const maxCarry = time.Hour
+
+// carryDate returns the date of the last dated epoch for epoch e, moved on
+// a day when e's time of day wrapped past midnight. It refuses when e is
+// more than maxCarry after that epoch or before it, or when the receive
+// times say more time passed than the times of day do (the receiver was
+// off for days): a wrong date is worse than none.
+func (d *Decoder) carryDate(e *epoch) (time.Time, bool) {
+	if !d.haveDate {
+		return time.Time{}, false
+	}
+	date := d.date
+	delta := e.tod - d.dateTOD
+	if delta < -12*time.Hour {
+		delta += 24 * time.Hour
+		date = date.AddDate(0, 0, 1)
+	}
+	if delta < -time.Minute || delta > maxCarry {
+		return time.Time{}, false
+	}
+	if !e.recv.IsZero() && !d.dateRecv.IsZero() {
+		if gap := e.recv.Sub(d.dateRecv) - delta; gap < -time.Minute || gap > time.Minute {
+			return time.Time{}, false
+		}
+	}
+	return date, true
+}
+
 // Source ranks: when sentences of one epoch disagree, the value from the
 // better-ranked sentence wins (GGA over GNS over RMC over GLL over VTG
 // over GSA); among equals, the first.
@@ -364,11 +414,11 @@ func (e *epoch) add(s *Sentence, recv time.Time) {
 	case "GGA", "GNS", "RMC", "GLL":
 		e.fixInfo = true
 	}
-	if s.Has(FieldHDOP) {
-		e.hdop.offer(s.HDOP, rank)
-	}
 	if !s.Valid {
 		return
+	}
+	if s.Has(FieldHDOP) {
+		e.hdop.offer(s.HDOP, rank)
 	}
 	if s.Has(FieldPosition) {
 		e.pos.offer(latLon{s.Lat, s.Lon}, rank)

@@ -234,6 +234,49 @@ func TestDecoderTimeNeedsDate(t *testing.T) {
 	}
 }
 
+func TestDecoderCarryDateRefused(t *testing.T) {
+	gga := func(ts string) string {
+		return "GPGGA," + ts + ",4808.9978,N,01135.0800,E,1,04,01.4,00464.4,M,0046.2,M,,"
+	}
+	rmc := "GPRMC,120000.00,A,4808.9978,N,01135.0800,E,000.0,000.0,060419,003.0,E,A"
+	recv := time.Date(2019, 4, 6, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		ts    string
+		recv  time.Time // of the GGA epoch
+		trust bool
+	}{
+		{"a second later", "120001.00", recv.Add(time.Second), true},
+		{"an hour later", "130000.00", recv.Add(time.Hour), true},
+		{"two hours later", "140000.00", recv.Add(2 * time.Hour), false},
+		{"earlier", "110000.00", recv.Add(time.Second), false},
+		{"receiver off for three days", "120001.00", recv.Add(72 * time.Hour), false},
+		{"no receive times", "120001.00", time.Time{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewDecoder("gps0", Options{BuildTime: testBuild})
+			r0 := recv
+			if tc.recv.IsZero() {
+				r0 = time.Time{}
+			}
+			if _, err := d.Decode([]byte(withChecksum(rmc)), r0); err != nil {
+				t.Fatal(err)
+			}
+			rs, err := d.Decode([]byte(withChecksum(gga(tc.ts))), tc.recv)
+			if err != nil || len(rs) != 1 {
+				t.Fatalf("first epoch: %v %v", rs, err)
+			}
+			rs = d.Flush()
+			if len(rs) != 1 {
+				t.Fatalf("got %d readings", len(rs))
+			}
+			if trusted := !rs[0].Time.IsZero(); trusted != tc.trust {
+				t.Errorf("time %v (note %v), want trusted %v", rs[0].Time, rs[0].Data["time_note"], tc.trust)
+			}
+		})
+	}
+}
+
 func TestDecoderIgnoresDateOfInvalidRMC(t *testing.T) {
 	// MediaTek without a fix reports 1980-01-05; that date must not carry
 	// over to a later GGA-only epoch.
