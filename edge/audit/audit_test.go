@@ -101,7 +101,7 @@ func TestAuditNamesTampering(t *testing.T) {
 
 func TestDaemonRefusesToExtendTamperedLog(t *testing.T) {
 	for name, stmt := range map[string]string{
-		"tail deleted": `DELETE FROM readings WHERE seq = 299`,
+		"tail deleted":  `DELETE FROM readings WHERE seq = 299`,
 		"hashes edited": `UPDATE readings SET hashes = zeroblob(length(hashes)) WHERE seq = 255`,
 	} {
 		t.Run(name, func(t *testing.T) {
