@@ -56,6 +56,7 @@ func commands() []command {
 		{"status", "ask the running daemon how it is doing", cmdStatus},
 		{"export", "write the proof bundle of one reading (stdout, or --out FILE)", cmdExport},
 		{"verify", "check a proof bundle offline and print every step", cmdVerify},
+		{"decode", "decode a capture file offline: one JSON reading per line", cmdDecode},
 		{"audit", "re-verify the whole store: signatures, tree hashes, checkpoints", cmdAudit},
 	}
 }

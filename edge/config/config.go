@@ -19,6 +19,11 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tallygw/tally/sensors/eseal"
+	"github.com/tallygw/tally/sensors/lines"
+	"github.com/tallygw/tally/sensors/modbus"
+	"github.com/tallygw/tally/sensors/serial"
 )
 
 // Config is a whole gateway configuration.
@@ -81,12 +86,25 @@ type Shutdown struct {
 	Timeout Duration `yaml:"timeout"`
 }
 
-// Sensor is one configured sensor.
+// Sensor is one configured sensor: an id, a driver, and that driver's
+// settings (serial settings for every serial driver).
 type Sensor struct {
-	ID      string     `yaml:"id"`
-	Driver  string     `yaml:"driver"`
-	Enabled *bool      `yaml:"enabled"`
-	Sim     *SimSensor `yaml:"sim"`
+	ID      string         `yaml:"id"`
+	Driver  string         `yaml:"driver"`
+	Enabled *bool          `yaml:"enabled"`
+	Serial  *serial.Config `yaml:"serial"`
+	Sim     *SimSensor     `yaml:"sim"`
+	NMEA    *NMEASensor    `yaml:"nmea"`
+	Modbus  *modbus.Config `yaml:"modbus"`
+	ESeal   *eseal.Config  `yaml:"eseal"`
+	Lines   *lines.Config  `yaml:"lines"`
+}
+
+// NMEASensor configures a GPS receiver.
+type NMEASensor struct {
+	AllowNoChecksum bool     `yaml:"allow_no_checksum"`
+	MinInterval     Duration `yaml:"min_interval"`
+	MinDistanceM    float64  `yaml:"min_distance_m"`
 }
 
 // SimSensor configures the simulated voyage driver.
@@ -99,7 +117,10 @@ type SimSensor struct {
 }
 
 // Drivers is every sensor driver this build knows.
-var Drivers = []string{"sim"}
+var Drivers = []string{"sim", "nmea", "modbus", "eseal", "lines"}
+
+// serialDrivers read a serial port and need a serial section.
+var serialDrivers = map[string]bool{"nmea": true, "modbus": true, "eseal": true, "lines": true}
 
 // Duration is a time.Duration written as "30s", "5m", "1h".
 type Duration time.Duration
@@ -235,11 +256,14 @@ func (c *Config) walk(n *yaml.Node, t reflect.Type, path string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if t == reflect.TypeOf(time.Duration(0)) || t == reflect.TypeOf(Duration(0)) {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!int" && n.Value != "0" {
+			return &Error{File: c.file, Line: n.Line, Key: path, Msg: fmt.Sprintf("%s has no unit; write e.g. %ss or %sms", n.Value, n.Value, n.Value)}
+		}
+		return nil
+	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if t == reflect.TypeOf(Duration(0)) {
-			return nil
-		}
 		if n.Kind != yaml.MappingNode {
 			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 				return nil
@@ -393,6 +417,26 @@ func (c *Config) SetDefaults() {
 			t := true
 			s.Enabled = &t
 		}
+		if serialDrivers[s.Driver] && s.Serial != nil {
+			if s.Serial.Baud == 0 && s.Driver == "nmea" {
+				s.Serial.Baud = 4800 // NMEA 0183's standard rate
+			}
+			s.Serial.SetDefaults()
+		}
+		switch s.Driver {
+		case "nmea":
+			if s.NMEA == nil {
+				s.NMEA = &NMEASensor{}
+			}
+		case "eseal":
+			if s.ESeal == nil {
+				s.ESeal = &eseal.Config{}
+			}
+		case "modbus":
+			if s.Modbus != nil && s.Serial != nil {
+				s.Modbus.Baud = s.Serial.Baud
+			}
+		}
 		if s.Driver == "sim" {
 			if s.Sim == nil {
 				s.Sim = &SimSensor{}
@@ -478,10 +522,73 @@ func (c *Config) Validate() error {
 			if s.Sim.SpeedKnots <= 0 || s.Sim.SpeedKnots > 40 {
 				return c.Errorf(p+".sim.speed_knots", "%g is out of range (0, 40]", s.Sim.SpeedKnots)
 			}
+		case "nmea", "modbus", "eseal", "lines":
+			if err := c.validateSerialSensor(p, s); err != nil {
+				return err
+			}
 		case "":
 			return c.Errorf(p+".driver", "is required; one of: %s", strings.Join(Drivers, ", "))
 		default:
 			return c.Errorf(p+".driver", "%q is not a known driver; one of: %s", s.Driver, strings.Join(Drivers, ", "))
+		}
+	}
+	return nil
+}
+
+// sub turns a driver package's validation error into an *Error at the
+// right key and line. Driver packages name keys relative to their section.
+func (c *Config) sub(section string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var key string
+	var inner error = err
+	switch e := err.(type) {
+	case *serial.ConfigError:
+		key, inner = e.Key, e.Err
+	case *eseal.ConfigError:
+		key, inner = e.Key, e.Err
+	case *lines.ConfigError:
+		key, inner = e.Key, e.Err
+	}
+	if key == "" {
+		return c.Errorf(section, "%v", inner)
+	}
+	return c.Errorf(section+"."+key, "%v", inner)
+}
+
+func (c *Config) validateSerialSensor(p string, s Sensor) error {
+	if s.Serial == nil {
+		return c.Errorf(p+".serial", "is required for driver %s: at least serial.port, e.g. /dev/serial/by-id/usb-...; list ports with: tally ports", s.Driver)
+	}
+	if err := c.sub(p+".serial", s.Serial.Validate()); err != nil {
+		return err
+	}
+	switch s.Driver {
+	case "nmea":
+		if s.NMEA.MinInterval.D() < 0 || s.NMEA.MinDistanceM < 0 {
+			return c.Errorf(p+".nmea", "min_interval and min_distance_m must not be negative")
+		}
+	case "modbus":
+		if s.Modbus == nil {
+			return c.Errorf(p+".modbus", "is required for driver modbus: the devices to poll")
+		}
+		if c.set[p+".modbus.baud"] {
+			return c.Errorf(p+".modbus.baud", "set the line speed in serial.baud")
+		}
+		if err := s.Modbus.Validate(); err != nil {
+			return c.Errorf(p+".modbus", "%v", err)
+		}
+	case "eseal":
+		if err := c.sub(p+".eseal", s.ESeal.Validate()); err != nil {
+			return err
+		}
+	case "lines":
+		if s.Lines == nil {
+			return c.Errorf(p+".lines", "is required for driver lines: pattern, kind and fields")
+		}
+		if err := c.sub(p+".lines", s.Lines.Validate()); err != nil {
+			return err
 		}
 	}
 	return nil
