@@ -1,0 +1,540 @@
+// Verification of tally readings, checkpoints and proof bundles, written from
+// docs/FORMATS.md (version 1) alone. Section numbers below refer to it.
+
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { decode, CBORMap, Tagged, CBORFloat, CBORError, concat, encodeBstr, encodeHead, encodeTstr } from './cbor.mjs';
+
+export const BUNDLE_FORMAT = 'tally-proof-bundle/1';
+export const ED25519_PUB_LEN = 32;
+export const MLDSA65_PUB_LEN = 1952;
+export const ED25519_SIG_LEN = 64;
+export const MLDSA65_SIG_LEN = 3309;
+const EMPTY = new Uint8Array(0);
+const enc = new TextEncoder();
+
+export class VerifyError extends Error {}
+
+function fail(msg) {
+  throw new VerifyError(msg);
+}
+
+// ---------- encodings ----------
+
+export function hex(b) {
+  return Buffer.from(b).toString('hex');
+}
+
+export function fromHex(s) {
+  if (!/^([0-9a-f]{2})*$/.test(s)) throw new VerifyError(`not lower-case hex: ${JSON.stringify(s).slice(0, 40)}`);
+  return new Uint8Array(Buffer.from(s, 'hex'));
+}
+
+// b64 decodes strict standard base64 with padding (RFC 4648 §4): the
+// alphabet, padding to a multiple of 4 and canonical (zero) pad bits.
+export function b64(s, what = 'value') {
+  if (typeof s !== 'string') fail(`${what}: not a string`);
+  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) fail(`${what}: not standard padded base64`);
+  const out = new Uint8Array(Buffer.from(s, 'base64'));
+  if (Buffer.from(out).toString('base64') !== s) fail(`${what}: non-canonical base64`);
+  return out;
+}
+
+export function toB64(b) {
+  return Buffer.from(b).toString('base64');
+}
+
+function eq(a, b) {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+  return d === 0;
+}
+
+// ---------- §1 identity ----------
+
+const GATEWAY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function checkGatewayID(id) {
+  return typeof id === 'string' && GATEWAY_ID.test(id);
+}
+
+// originOf returns the gateway id of an origin "tally/<id>", or fails.
+export function gatewayOfOrigin(origin) {
+  if (typeof origin !== 'string' || !origin.startsWith('tally/')) fail(`origin ${JSON.stringify(origin)} does not start with "tally/"`);
+  const id = origin.slice('tally/'.length);
+  if (!checkGatewayID(id)) fail(`origin ${JSON.stringify(origin)}: gateway id is not 1-64 of [A-Za-z0-9._-] starting with a letter or digit`);
+  return id;
+}
+
+// kid: the first 8 bytes of SHA-256(Ed25519 public key).
+export function kidOf(edPub) {
+  return sha256(edPub).slice(0, 8);
+}
+
+// Ed25519 note key hash: SHA-256(origin ‖ 0x0A ‖ 0x01 ‖ pub)[:4].
+export function ed25519KeyHash(origin, edPub) {
+  return sha256(concat(enc.encode(origin), Uint8Array.of(0x0a, 0x01), edPub)).slice(0, 4);
+}
+
+// ML-DSA-65 note key hash: SHA-256(origin ‖ 0x0A ‖ 0xff ‖ "ML-DSA-65" ‖ pub)[:4].
+export function mldsa65KeyHash(origin, mlPub) {
+  return sha256(concat(enc.encode(origin), Uint8Array.of(0x0a, 0xff), enc.encode('ML-DSA-65'), mlPub)).slice(0, 4);
+}
+
+// noteKey builds "<origin>+<8 hex>+<base64(0x01 ‖ ed25519 pub)>".
+export function noteKey(origin, edPub) {
+  return `${origin}+${hex(ed25519KeyHash(origin, edPub))}+${toB64(concat(Uint8Array.of(0x01), edPub))}`;
+}
+
+// parseNoteKey checks a note verifier key against origin and returns its
+// Ed25519 public key.
+export function parseNoteKey(s, origin) {
+  if (typeof s !== 'string') fail('note_key is not a string');
+  // The name holds no '+', but the base64 key may: split at the first two.
+  const i = s.indexOf('+');
+  const j = i < 0 ? -1 : s.indexOf('+', i + 1);
+  if (i < 0 || j < 0) fail(`note_key ${JSON.stringify(s).slice(0, 60)} is not name+hash+key`);
+  const [name, h, k] = [s.slice(0, i), s.slice(i + 1, j), s.slice(j + 1)];
+  if (name !== origin) fail(`note_key name ${JSON.stringify(name)} is not the origin ${JSON.stringify(origin)}`);
+  if (!/^[0-9a-f]{8}$/.test(h)) fail(`note_key hash ${JSON.stringify(h)} is not 8 lower-case hex digits`);
+  const kb = b64(k, 'note_key key');
+  if (kb.length !== 1 + ED25519_PUB_LEN || kb[0] !== 0x01) fail('note_key key is not 0x01 ‖ 32-byte Ed25519 key');
+  const pub = kb.slice(1);
+  if (h !== hex(ed25519KeyHash(origin, pub))) fail(`note_key hash ${h} does not match its key (want ${hex(ed25519KeyHash(origin, pub))})`);
+  return pub;
+}
+
+// keysFromJSON decodes and cross-checks a keys object: bundle.keys
+// ({ed25519, mldsa65, note_key}) or a `tally id --json` document.
+export function decodeKeys(obj, origin, what) {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) fail(`${what} is not an object`);
+  const ed = b64(obj.ed25519, `${what}.ed25519`);
+  if (ed.length !== ED25519_PUB_LEN) fail(`${what}.ed25519 is ${ed.length} bytes, want ${ED25519_PUB_LEN}`);
+  const ml = b64(obj.mldsa65, `${what}.mldsa65`);
+  if (ml.length !== MLDSA65_PUB_LEN) fail(`${what}.mldsa65 is ${ml.length} bytes, want ${MLDSA65_PUB_LEN}`);
+  const nk = parseNoteKey(obj.note_key, origin);
+  if (!eq(nk, ed)) fail(`${what}.note_key holds a different Ed25519 key than ${what}.ed25519`);
+  return { ed25519: ed, mldsa65: ml };
+}
+
+// checkIdentity checks a `tally id --json` document (§1) and returns its keys.
+export function checkIdentity(id, origin) {
+  if (id === null || typeof id !== 'object' || Array.isArray(id)) fail('identity is not a JSON object');
+  if (id.origin !== origin) fail(`pinned origin ${JSON.stringify(id.origin)} is not the bundle's ${JSON.stringify(origin)}`);
+  const k = decodeKeys(id, origin, 'pinned identity');
+  if (id.kid !== hex(kidOf(k.ed25519))) fail(`pinned kid ${JSON.stringify(id.kid)} does not match its Ed25519 key (want ${hex(kidOf(k.ed25519))})`);
+  if (id.ed25519_key_hash !== hex(ed25519KeyHash(origin, k.ed25519))) fail('pinned ed25519_key_hash does not match its key');
+  if (id.mldsa65_key_hash !== hex(mldsa65KeyHash(origin, k.mldsa65))) fail('pinned mldsa65_key_hash does not match its key');
+  return k;
+}
+
+// ---------- §2 envelope ----------
+
+// toBeSigned = [ "Signature1", protected, h'', payload ] with the protected and
+// payload byte strings as they appear in the envelope.
+export function toBeSigned(protectedBytes, payloadBytes) {
+  return concat(encodeHead(4, 4), encodeTstr('Signature1'), encodeBstr(protectedBytes), encodeBstr(EMPTY), encodeBstr(payloadBytes));
+}
+
+// parseEnvelope decodes a tagged COSE_Sign1 and checks its structure (§2).
+export function parseEnvelope(env) {
+  let d;
+  try {
+    d = decode(env);
+  } catch (e) {
+    if (e instanceof CBORError) fail(`envelope is not valid CBOR: ${e.message}`);
+    throw e;
+  }
+  const t = d.value;
+  if (!(t instanceof Tagged) || t.tag !== 18n) fail('envelope is not CBOR tag 18 (tagged COSE_Sign1)');
+  const a = t.value;
+  if (!Array.isArray(a)) fail('COSE_Sign1 content is not an array');
+  if (a.length !== 4) fail(`COSE_Sign1 array has ${a.length} members, want 4`);
+  const [prot, unprot, payload, sig] = a;
+  if (!(prot instanceof Uint8Array)) fail('protected is not a byte string');
+  if (!(unprot instanceof CBORMap)) fail('unprotected is not a map');
+  if (unprot.size !== 0) fail(`unprotected is not the empty map (${unprot.size} entries)`);
+  if (!(payload instanceof Uint8Array)) fail('payload is not a byte string (detached or nil payloads are not tally envelopes)');
+  if (!(sig instanceof Uint8Array)) fail('signature is not a byte string');
+  if (sig.length !== ED25519_SIG_LEN) fail(`signature is ${sig.length} bytes, want ${ED25519_SIG_LEN}`);
+  let ph;
+  try {
+    ph = decode(prot);
+  } catch (e) {
+    if (e instanceof CBORError) fail(`protected header is not valid CBOR: ${e.message}`);
+    throw e;
+  }
+  const m = ph.value;
+  if (!(m instanceof CBORMap)) fail('protected header is not a map');
+  const keys = m.keys();
+  if (m.size !== 2 || !m.has(1) || !m.has(4)) fail(`protected header labels are [${keys.map(String).join(', ')}], want exactly 1 (alg) and 4 (kid)`);
+  if (m.get(1) !== -8n) fail(`protected alg is ${String(m.get(1))}, want -8 (EdDSA)`);
+  const kid = m.get(4);
+  if (!(kid instanceof Uint8Array) || kid.length !== 8) fail('protected kid is not an 8-byte byte string');
+  return { protected: prot, protectedCanonical: ph.canonical, payload, signature: sig, kid, envelopeCanonical: d.canonical, envelopeProblems: d.problems };
+}
+
+// verifyEnvelope runs §2's checks against the gateway's Ed25519 key.
+export function verifyEnvelope(env, edPub) {
+  const e = parseEnvelope(env);
+  const want = kidOf(edPub);
+  if (!eq(e.kid, want)) fail(`kid ${hex(e.kid)} is not the gateway's kid ${hex(want)}`);
+  const tbs = toBeSigned(e.protected, e.payload);
+  let ok = false;
+  try {
+    ok = ed25519.verify(e.signature, tbs, edPub, { zip215: false });
+  } catch (err) {
+    fail(`Ed25519 verification error: ${err.message}`);
+  }
+  if (!ok) fail('Ed25519 signature does not verify');
+  return e;
+}
+
+// ---------- §2.1 payload ----------
+
+function isInt(v) {
+  return typeof v === 'bigint';
+}
+function isUint(v) {
+  return typeof v === 'bigint' && v >= 0n;
+}
+
+const PAYLOAD_KEYS = {
+  v: { type: 'uint', always: true },
+  gw: { type: 'text', always: true },
+  seq: { type: 'uint', always: true },
+  sensor: { type: 'text', always: true },
+  kind: { type: 'text', always: true },
+  recv_us: { type: 'int', always: true },
+  sensor_us: { type: 'int' },
+  clock: { type: 'text' },
+  container: { type: 'text' },
+  msg_id: { type: 'text' },
+  data: { type: 'map' },
+  raw: { type: 'bstr' },
+  salt: { type: 'bstr', always: true },
+};
+
+function typeOK(type, v) {
+  switch (type) {
+    case 'uint':
+      return isUint(v);
+    case 'int':
+      return isInt(v);
+    case 'text':
+      return typeof v === 'string';
+    case 'bstr':
+      return v instanceof Uint8Array;
+    case 'map':
+      return v instanceof CBORMap;
+  }
+  return false;
+}
+
+// decodePayload decodes and checks the payload map (§2.1). It returns a plain
+// object of the members. When requireDeterministic is set (FORMATS.md: "a
+// verifier may" refuse non-deterministic payloads), non-deterministic
+// encodings fail.
+export function decodePayload(bytes, { requireDeterministic = true } = {}) {
+  let d;
+  try {
+    d = decode(bytes);
+  } catch (e) {
+    if (e instanceof CBORError) fail(`payload is not valid CBOR: ${e.message}`);
+    throw e;
+  }
+  if (requireDeterministic && !d.canonical) fail(`payload is not in deterministic encoding: ${d.problems.join('; ')}`);
+  const m = d.value;
+  if (!(m instanceof CBORMap)) fail('payload is not a map');
+  const out = {};
+  for (const { key, value } of m.entries) {
+    if (typeof key !== 'string') fail(`payload key ${String(key)} is not a text string`);
+    const spec = PAYLOAD_KEYS[key];
+    if (!spec) fail(`payload has unknown key ${JSON.stringify(key)}`);
+    if (!typeOK(spec.type, value)) fail(`payload ${key} is not a ${spec.type}`);
+    out[key] = value;
+  }
+  for (const [k, spec] of Object.entries(PAYLOAD_KEYS)) {
+    if (spec.always && !(k in out)) fail(`payload lacks ${k}`);
+  }
+  if (out.v !== 1n) fail(`payload format version v=${out.v}, this verifier knows 1`);
+  if (!checkGatewayID(out.gw)) fail(`payload gw ${JSON.stringify(out.gw)} is not a valid gateway id`);
+  if (out.salt.length !== 16) fail(`payload salt is ${out.salt.length} bytes, want 16`);
+  if ('sensor_us' in out && !('clock' in out)) fail('payload has sensor_us without clock');
+  if ('data' in out) {
+    for (const { key, value } of out.data.entries) {
+      if (typeof key !== 'string') fail(`payload data key ${String(key)} is not a text string`);
+      checkDataValue(key, value);
+    }
+  }
+  return out;
+}
+
+function checkDataValue(key, v) {
+  // "numbers are CBOR floats or integers"; text and booleans appear too.
+  if (typeof v === 'bigint' || typeof v === 'string' || typeof v === 'boolean' || v instanceof CBORFloat) return;
+  if (v instanceof Uint8Array || v === null) return;
+  if (Array.isArray(v)) {
+    v.forEach((x) => checkDataValue(key, x));
+    return;
+  }
+  if (v instanceof CBORMap) {
+    for (const e of v.entries) checkDataValue(key, e.value);
+    return;
+  }
+  fail(`payload data ${key} has an unsupported value type`);
+}
+
+// plain converts decoded CBOR to JSON-friendly values for display.
+export function plain(v) {
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (v instanceof Uint8Array) return { hex: hex(v) };
+  if (v instanceof CBORFloat) return v.value;
+  if (v instanceof CBORMap) {
+    const o = {};
+    for (const e of v.entries) o[String(e.key)] = plain(e.value);
+    return o;
+  }
+  if (Array.isArray(v)) return v.map(plain);
+  if (v instanceof Tagged) return { tag: Number(v.tag), value: plain(v.value) };
+  return v;
+}
+
+// ---------- §3 Merkle tree ----------
+
+export function leafHash(envelope) {
+  return sha256(concat(Uint8Array.of(0x00), envelope));
+}
+
+export function nodeHash(l, r) {
+  return sha256(concat(Uint8Array.of(0x01), l, r));
+}
+
+// rootFromInclusionProof implements RFC 9162 §2.1.3.2 and returns the
+// computed root, or fails.
+export function rootFromInclusionProof(leafIndex, treeSize, leaf, proof) {
+  let fn = BigInt(leafIndex);
+  let sn = BigInt(treeSize) - 1n;
+  if (BigInt(leafIndex) >= BigInt(treeSize)) fail(`leaf index ${leafIndex} is not below tree size ${treeSize}`);
+  let r = leaf;
+  for (const p of proof) {
+    if (sn === 0n) fail('inclusion proof is too long');
+    if ((fn & 1n) === 1n || fn === sn) {
+      r = nodeHash(p, r);
+      if ((fn & 1n) === 0n) {
+        while ((fn & 1n) === 0n && fn !== 0n) {
+          fn >>= 1n;
+          sn >>= 1n;
+        }
+      }
+    } else {
+      r = nodeHash(r, p);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  if (sn !== 0n) fail('inclusion proof is too short');
+  return r;
+}
+
+export function verifyInclusion(leafIndex, treeSize, leaf, proof, root) {
+  const r = rootFromInclusionProof(leafIndex, treeSize, leaf, proof);
+  if (!eq(r, root)) fail(`inclusion proof leads to ${hex(r)}, not the checkpoint root ${hex(root)}`);
+}
+
+// ---------- §4 checkpoint ----------
+
+const EM_DASH_PREFIX = '\u2014 ';
+
+// parseSignedNote splits a C2SP signed note into its text and signature lines.
+export function parseSignedNote(note) {
+  if (typeof note !== 'string') fail('checkpoint is not a string');
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0009\u000b-\u001f]/.test(note)) fail('checkpoint contains control characters other than newline');
+  const sep = note.lastIndexOf('\n\n');
+  if (sep < 0) fail('checkpoint has no blank line before the signatures');
+  const text = note.slice(0, sep + 1);
+  const sigPart = note.slice(sep + 2);
+  if (!sigPart.endsWith('\n')) fail('checkpoint does not end in a newline');
+  const lines = sigPart.slice(0, -1).split('\n');
+  if (lines.length > 100) fail('checkpoint has more than 100 signature lines');
+  const sigs = lines.map((line, i) => {
+    if (!line.startsWith(EM_DASH_PREFIX)) fail(`signature line ${i + 1} does not start with "— "`);
+    const rest = line.slice(EM_DASH_PREFIX.length);
+    const parts = rest.split(' ');
+    if (parts.length !== 2 || parts[0] === '' || parts[0].includes('+')) fail(`signature line ${i + 1} is not "— <name> <base64>"`);
+    const raw = b64(parts[1], `signature line ${i + 1}`);
+    if (raw.length < 5) fail(`signature line ${i + 1} is too short`);
+    return { name: parts[0], keyHash: raw.slice(0, 4), sig: raw.slice(4), line: i + 1 };
+  });
+  return { text, sigs };
+}
+
+// parseCheckpointText parses the three-line tlog-checkpoint body.
+export function parseCheckpointText(text) {
+  if (!text.endsWith('\n')) fail('checkpoint text does not end in a newline');
+  const lines = text.slice(0, -1).split('\n');
+  if (lines.length !== 3) fail(`checkpoint text has ${lines.length} lines, want exactly 3 (origin, size, root)`);
+  const [origin, sizeStr, rootStr] = lines;
+  if (!/^(0|[1-9][0-9]*)$/.test(sizeStr)) fail(`checkpoint size ${JSON.stringify(sizeStr)} is not a decimal without leading zeros`);
+  const size = BigInt(sizeStr);
+  if (size >= 1n << 64n) fail('checkpoint size does not fit in 64 bits');
+  const root = b64(rootStr, 'checkpoint root');
+  if (root.length !== 32) fail(`checkpoint root is ${root.length} bytes, want 32`);
+  return { origin, size, root };
+}
+
+// verifyCheckpoint checks both signatures (§4) and returns the parsed text.
+export function verifyCheckpoint(note, origin, keys) {
+  const { text, sigs } = parseSignedNote(note);
+  const cp = parseCheckpointText(text);
+  const msg = enc.encode(text);
+  const edHash = ed25519KeyHash(origin, keys.ed25519);
+  const mlHash = mldsa65KeyHash(origin, keys.mldsa65);
+  let edOK = 0;
+  let mlOK = 0;
+  let others = 0;
+  for (const s of sigs) {
+    if (s.name !== origin) {
+      others++;
+      continue;
+    }
+    if (eq(s.keyHash, edHash)) {
+      if (s.sig.length !== ED25519_SIG_LEN) fail(`Ed25519 signature (line ${s.line}) is ${s.sig.length} bytes, want ${ED25519_SIG_LEN}`);
+      let ok = false;
+      try {
+        ok = ed25519.verify(s.sig, msg, keys.ed25519, { zip215: false });
+      } catch (e) {
+        fail(`Ed25519 checkpoint signature error: ${e.message}`);
+      }
+      if (!ok) fail(`Ed25519 checkpoint signature (line ${s.line}) does not verify`);
+      edOK++;
+    } else if (eq(s.keyHash, mlHash)) {
+      if (s.sig.length !== MLDSA65_SIG_LEN) fail(`ML-DSA-65 signature (line ${s.line}) is ${s.sig.length} bytes, want ${MLDSA65_SIG_LEN}`);
+      let ok = false;
+      try {
+        // Pure ML-DSA (FIPS 204 Algorithm 3) with the empty context string.
+        ok = ml_dsa65.verify(s.sig, msg, keys.mldsa65, { context: EMPTY });
+      } catch (e) {
+        fail(`ML-DSA-65 checkpoint signature error: ${e.message}`);
+      }
+      if (!ok) fail(`ML-DSA-65 checkpoint signature (line ${s.line}) does not verify`);
+      mlOK++;
+    } else {
+      others++;
+    }
+  }
+  if (edOK === 0) fail('no Ed25519 signature by the gateway key');
+  if (mlOK === 0) fail('no ML-DSA-65 signature by the gateway key');
+  if (cp.origin !== origin) fail(`checkpoint origin ${JSON.stringify(cp.origin)} is not ${JSON.stringify(origin)}`);
+  return { ...cp, text, edSigs: edOK, mlSigs: mlOK, otherSigs: others };
+}
+
+// ---------- §5 proof bundle ----------
+
+export const STEPS = ['format', 'keys', 'reading signature', 'reading payload', 'leaf hash', 'checkpoint signatures', 'inclusion', 'anchor'];
+
+function isIndex(v) {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+// verifyBundle runs §5's steps in order. It returns a list of
+// { step, ok, detail } and never throws for a bad bundle. A step whose inputs
+// come from an earlier failed step fails with "needs <step>".
+export function verifyBundle(bundle, { pinned = null } = {}) {
+  const results = [];
+  const st = {};
+  const run = (step, needs, fn) => {
+    const missing = needs.filter((n) => !results.find((r) => r.step === n && r.ok));
+    if (missing.length) {
+      results.push({ step, ok: false, detail: `not checked: needs ${missing.join(', ')}` , skipped: true });
+      return;
+    }
+    try {
+      const detail = fn();
+      results.push({ step, ok: true, detail: detail || '' });
+    } catch (e) {
+      if (!(e instanceof VerifyError)) throw e;
+      results.push({ step, ok: false, detail: e.message });
+    }
+  };
+
+  run('format', [], () => {
+    if (bundle === null || typeof bundle !== 'object' || Array.isArray(bundle)) fail('bundle is not a JSON object');
+    if (bundle.format !== BUNDLE_FORMAT) fail(`format is ${JSON.stringify(bundle.format)}, want ${JSON.stringify(BUNDLE_FORMAT)}`);
+    for (const m of ['origin', 'seq', 'envelope', 'tree_size', 'inclusion_proof', 'checkpoint', 'keys', 'anchor']) {
+      if (!(m in bundle)) fail(`bundle lacks member ${m}`);
+    }
+    if (typeof bundle.origin !== 'string') fail('origin is not a string');
+    st.gw = gatewayOfOrigin(bundle.origin);
+    if (!isIndex(bundle.seq)) fail('seq is not a non-negative integer (exact in a JSON number)');
+    if (!isIndex(bundle.tree_size)) fail('tree_size is not a non-negative integer (exact in a JSON number)');
+    if (typeof bundle.envelope !== 'string') fail('envelope is not a base64 string');
+    if (!Array.isArray(bundle.inclusion_proof)) fail('inclusion_proof is not an array');
+    if (typeof bundle.checkpoint !== 'string') fail('checkpoint is not a string');
+    if (bundle.keys === null || typeof bundle.keys !== 'object' || Array.isArray(bundle.keys)) fail('keys is not an object');
+    if (bundle.anchor !== null && (typeof bundle.anchor !== 'object' || Array.isArray(bundle.anchor))) fail('anchor is neither an object nor null');
+    return BUNDLE_FORMAT;
+  });
+
+  run('keys', ['format'], () => {
+    const k = decodeKeys(bundle.keys, bundle.origin, 'keys');
+    if (pinned) {
+      const p = checkIdentity(pinned, bundle.origin);
+      if (!eq(p.ed25519, k.ed25519)) fail('the bundle\'s Ed25519 key is not the pinned key');
+      if (!eq(p.mldsa65, k.mldsa65)) fail('the bundle\'s ML-DSA-65 key is not the pinned key');
+      st.keys = p;
+      return `pinned: kid ${hex(kidOf(p.ed25519))}, ed25519 key hash ${hex(ed25519KeyHash(bundle.origin, p.ed25519))}, ML-DSA-65 key hash ${hex(mldsa65KeyHash(bundle.origin, p.mldsa65))}`;
+    }
+    st.keys = k;
+    return `NOT PINNED (taken from the bundle; pass --keys ID.json): kid ${hex(kidOf(k.ed25519))}`;
+  });
+
+  run('reading signature', ['format', 'keys'], () => {
+    st.envelope = b64(bundle.envelope, 'envelope');
+    const e = verifyEnvelope(st.envelope, st.keys.ed25519);
+    st.payloadBytes = e.payload;
+    return `COSE_Sign1, EdDSA, kid ${hex(e.kid)}, ${st.envelope.length} bytes`;
+  });
+
+  run('reading payload', ['reading signature'], () => {
+    const p = decodePayload(st.payloadBytes);
+    if ('tally/' + p.gw !== bundle.origin) fail(`payload gw ${JSON.stringify(p.gw)} does not match origin ${JSON.stringify(bundle.origin)}`);
+    if (p.seq !== BigInt(bundle.seq)) fail(`payload seq ${p.seq} is not the bundle's seq ${bundle.seq}`);
+    st.payload = p;
+    return `v1, gw ${p.gw}, seq ${p.seq}, sensor ${p.sensor}, kind ${p.kind}, deterministic CBOR`;
+  });
+
+  run('leaf hash', ['format'], () => {
+    const env = st.envelope || b64(bundle.envelope, 'envelope');
+    st.leaf = leafHash(env);
+    return hex(st.leaf);
+  });
+
+  run('checkpoint signatures', ['format', 'keys'], () => {
+    const cp = verifyCheckpoint(bundle.checkpoint, bundle.origin, st.keys);
+    if (cp.size !== BigInt(bundle.tree_size)) fail(`checkpoint size ${cp.size} is not the bundle's tree_size ${bundle.tree_size}`);
+    st.cp = cp;
+    return `size ${cp.size}, Ed25519 + ML-DSA-65 verify${cp.otherSigs ? `, ${cp.otherSigs} other signature(s) ignored` : ''}`;
+  });
+
+  run('inclusion', ['leaf hash', 'checkpoint signatures'], () => {
+    if (!(bundle.seq < bundle.tree_size)) fail(`seq ${bundle.seq} is not below tree_size ${bundle.tree_size}`);
+    const proof = bundle.inclusion_proof.map((h, i) => {
+      const b = b64(h, `inclusion_proof[${i}]`);
+      if (b.length !== 32) fail(`inclusion_proof[${i}] is ${b.length} bytes, want 32`);
+      return b;
+    });
+    verifyInclusion(bundle.seq, bundle.tree_size, st.leaf, proof, st.cp.root);
+    return `leaf ${bundle.seq} of ${bundle.tree_size}, ${proof.length} hashes, root ${hex(st.cp.root)}`;
+  });
+
+  run('anchor', ['format'], () => {
+    if (bundle.anchor === null) return 'none: signed and logged by the gateway, not yet anchored on a ledger';
+    fail('anchor receipt present, but FORMATS.md v1 does not specify its format: cannot verify');
+  });
+
+  return results;
+}
