@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
@@ -52,7 +53,8 @@ func NewPublicKeys(k checkpoint.Keys) (PublicKeys, error) {
 	return PublicKeys{Ed25519: k.Ed25519, MLDSA65: k.MLDSA65.Bytes(), NoteKey: vkey}, nil
 }
 
-// CheckpointKeys decodes the keys for origin.
+// CheckpointKeys decodes the keys for origin and checks note_key is the
+// Ed25519 key's note verifier key.
 func (p PublicKeys) CheckpointKeys(origin string) (checkpoint.Keys, error) {
 	if len(p.Ed25519) != ed25519.PublicKeySize {
 		return checkpoint.Keys{}, fmt.Errorf("ed25519 public key is %d bytes, want %d", len(p.Ed25519), ed25519.PublicKeySize)
@@ -61,8 +63,22 @@ func (p PublicKeys) CheckpointKeys(origin string) (checkpoint.Keys, error) {
 	if err := ml.UnmarshalBinary(p.MLDSA65); err != nil {
 		return checkpoint.Keys{}, fmt.Errorf("ML-DSA-65 public key: %w", err)
 	}
-	return checkpoint.Keys{Origin: origin, Ed25519: ed25519.PublicKey(p.Ed25519), MLDSA65: &ml}, nil
+	k := checkpoint.Keys{Origin: origin, Ed25519: ed25519.PublicKey(p.Ed25519), MLDSA65: &ml}
+	vkey, err := k.Ed25519VerifierKey()
+	if err != nil {
+		return checkpoint.Keys{}, err
+	}
+	if p.NoteKey != vkey {
+		return checkpoint.Keys{}, fmt.Errorf("note_key %q is not the Ed25519 key under origin %s (want %q)", p.NoteKey, origin, vkey)
+	}
+	return k, nil
 }
+
+var gatewayID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// MaxSafeInt is the largest seq or tree size a bundle may carry: JSON
+// numbers are exact in every language only up to 2^53-1.
+const MaxSafeInt = 1<<53 - 1
 
 // Step is one verification step and its outcome.
 type Step struct {
@@ -86,6 +102,9 @@ type Options struct {
 	// --json` or the consortium's registry). The bundle's keys must equal
 	// them. Without it the bundle's own keys are used and Verify says so.
 	Pinned *PublicKeys
+	// PinnedOrigin, when set, is the registered origin; the bundle's must
+	// equal it.
+	PinnedOrigin string
 }
 
 // Verify checks every step and returns the steps it took. It stops at the
@@ -103,11 +122,20 @@ func Verify(b *Bundle, opts Options) ([]Step, error) {
 	if b.Format != Format {
 		return fail("format", fmt.Errorf("bundle format %q is not %q", b.Format, Format))
 	}
-	ok("format", "%s", b.Format)
+	if id, found := strings.CutPrefix(b.Origin, "tally/"); !found || !gatewayID.MatchString(id) {
+		return fail("format", fmt.Errorf("origin %q is not tally/<gateway id>", b.Origin))
+	}
+	if b.Seq < 0 || b.TreeSize < 0 || b.Seq > MaxSafeInt || b.TreeSize > MaxSafeInt {
+		return fail("format", fmt.Errorf("seq %d or tree_size %d is out of range 0..2^53-1", b.Seq, b.TreeSize))
+	}
+	ok("format", "%s, origin %s", b.Format, b.Origin)
 
 	keys, err := b.Keys.CheckpointKeys(b.Origin)
 	if err != nil {
 		return fail("keys", err)
+	}
+	if opts.PinnedOrigin != "" && opts.PinnedOrigin != b.Origin {
+		return fail("keys", fmt.Errorf("the bundle's origin %s is not the pinned origin %s", b.Origin, opts.PinnedOrigin))
 	}
 	if opts.Pinned != nil {
 		if string(opts.Pinned.Ed25519) != string(b.Keys.Ed25519) || string(opts.Pinned.MLDSA65) != string(b.Keys.MLDSA65) {
@@ -118,11 +146,16 @@ func Verify(b *Bundle, opts Options) ([]Step, error) {
 		ok("keys", "taken from the bundle, NOT pinned (pass the gateway's registered keys to pin them); Ed25519 kid %x", envelope.KeyID(keys.Ed25519))
 	}
 
-	p, err := envelope.Verify(b.Envelope, keys.Ed25519)
+	body, err := envelope.Open(b.Envelope, keys.Ed25519)
 	if err != nil {
 		return fail("reading signature", err)
 	}
 	ok("reading signature", "COSE_Sign1 EdDSA signature valid (%d bytes)", len(b.Envelope))
+
+	p, err := envelope.DecodePayload(body)
+	if err != nil {
+		return fail("reading payload", err)
+	}
 
 	if want := "tally/" + p.Gateway; want != b.Origin {
 		return fail("reading payload", fmt.Errorf("payload gateway %q does not match origin %q", p.Gateway, b.Origin))
@@ -167,8 +200,17 @@ func Verify(b *Bundle, opts Options) ([]Step, error) {
 	return steps, nil
 }
 
-// Decode parses a bundle, rejecting unknown members.
+// Decode parses a bundle, rejecting unknown and missing members.
 func Decode(data []byte) (*Bundle, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return nil, fmt.Errorf("bundle is not a JSON object: %w", err)
+	}
+	for _, m := range []string{"format", "origin", "seq", "envelope", "tree_size", "inclusion_proof", "checkpoint", "keys", "anchor"} {
+		if _, ok := members[m]; !ok {
+			return nil, fmt.Errorf("bundle has no %q member", m)
+		}
+	}
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	var b Bundle

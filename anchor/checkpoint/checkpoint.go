@@ -172,6 +172,11 @@ func Open(signed []byte, keys Keys) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("ed25519 verifier: %w", err)
 	}
 	mlVerifier := &mldsaVerifier{name: keys.Origin, hash: keys.MLDSAKeyHash(), pk: keys.MLDSA65}
+	// note.Open checks only the first line by each key; a second line by
+	// one of the gateway's keys, valid or not, makes the note ambiguous.
+	if err := oneLineEach(signed, keys.Origin, edVerifier.KeyHash(), mlVerifier.hash); err != nil {
+		return Checkpoint{}, err
+	}
 	n, err := note.Open(signed, note.VerifierList(edVerifier, mlVerifier))
 	if err != nil {
 		var inv *note.InvalidSignatureError
@@ -207,6 +212,31 @@ func Open(signed []byte, keys Keys) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("checkpoint origin %q is not the gateway's origin %q", cp.Origin, keys.Origin)
 	}
 	return cp, nil
+}
+
+func oneLineEach(signed []byte, origin string, hashes ...uint32) error {
+	i := bytes.LastIndex(signed, []byte("\n\n"))
+	if i < 0 {
+		return fmt.Errorf("checkpoint note: malformed note")
+	}
+	seen := map[uint32]int{}
+	for _, line := range strings.Split(string(signed[i+2:]), "\n") {
+		rest, ok := strings.CutPrefix(line, "— "+origin+" ")
+		if !ok {
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil || len(raw) < 4 {
+			continue // note.Open reports malformed lines
+		}
+		seen[binary.BigEndian.Uint32(raw)]++
+	}
+	for _, h := range hashes {
+		if seen[h] > 1 {
+			return &SignatureError{Origin: origin, Alg: "gateway key " + fmt.Sprintf("%08x", h), Reason: "appears on more than one signature line"}
+		}
+	}
+	return nil
 }
 
 // Body returns the text of a signed note before its signature block without

@@ -5,10 +5,12 @@
 package envelope
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/veraison/go-cose"
@@ -114,20 +116,28 @@ func (s *Signer) Sign(p *Payload) ([]byte, error) {
 // ErrSignature is returned (wrapped) when an envelope's signature does not verify.
 var ErrSignature = errors.New("envelope signature does not verify")
 
-// Verify checks the envelope's COSE structure, algorithm, kid and Ed25519
-// signature against pub and returns the decoded payload.
-func Verify(env []byte, pub ed25519.PublicKey) (*Payload, error) {
+// header is the fixed start of every envelope: tag 18, a 4-element array,
+// the protected header {1: -8, 4: kid} as a 13-byte string, and the empty
+// unprotected map. The kid's 8 bytes go between the two parts.
+var (
+	headerStart = []byte{0xd2, 0x84, 0x4d, 0xa2, 0x01, 0x27, 0x04, 0x48}
+	headerEnd   = []byte{0xa0}
+)
+
+// Open checks the envelope's COSE_Sign1 structure, header and Ed25519
+// signature against pub and returns the payload bytes, not yet decoded.
+func Open(env []byte, pub ed25519.PublicKey) ([]byte, error) {
+	kid := KeyID(pub)
+	want := append(append(append([]byte{}, headerStart...), kid...), headerEnd...)
+	if !bytes.HasPrefix(env, want) {
+		if len(env) >= len(want) && bytes.HasPrefix(env, headerStart) && !bytes.Equal(env[len(headerStart):len(headerStart)+8], kid) {
+			return nil, fmt.Errorf("envelope kid %x is not the gateway key %x", env[len(headerStart):len(headerStart)+8], kid)
+		}
+		return nil, errors.New("envelope does not start with tag 18, protected header {1: -8, 4: kid} and an empty unprotected map")
+	}
 	var msg cose.Sign1Message
 	if err := msg.UnmarshalCBOR(env); err != nil {
 		return nil, fmt.Errorf("envelope is not a tagged COSE_Sign1: %w", err)
-	}
-	alg, err := msg.Headers.Protected.Algorithm()
-	if err != nil || alg != cose.AlgorithmEdDSA {
-		return nil, fmt.Errorf("envelope algorithm is not EdDSA (-8)")
-	}
-	kid, _ := msg.Headers.Protected[cose.HeaderLabelKeyID].([]byte)
-	if want := KeyID(pub); string(kid) != string(want) {
-		return nil, fmt.Errorf("envelope kid %x is not the gateway key %x", kid, want)
 	}
 	v, err := cose.NewVerifier(cose.AlgorithmEdDSA, pub)
 	if err != nil {
@@ -136,19 +146,46 @@ func Verify(env []byte, pub ed25519.PublicKey) (*Payload, error) {
 	if err := msg.Verify(nil, v); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
 	}
-	p, err := DecodePayload(msg.Payload)
+	return msg.Payload, nil
+}
+
+// Verify is Open followed by DecodePayload.
+func Verify(env []byte, pub ed25519.PublicKey) (*Payload, error) {
+	body, err := Open(env, pub)
 	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	return DecodePayload(body)
 }
 
-// DecodePayload decodes a payload and checks it is in deterministic form
-// (re-encoding gives the same bytes) and of a known version.
+// required and optional are the payload's top-level keys.
+var (
+	required = []string{"v", "gw", "seq", "sensor", "kind", "recv_us", "salt"}
+	optional = []string{"sensor_us", "clock", "container", "msg_id", "data", "raw"}
+)
+
+// DecodePayload decodes a payload and checks it: every required key and
+// no unknown key, version 1, a 16-byte salt, clock present exactly when
+// sensor_us is, and deterministic encoding (re-encoding gives the same
+// bytes, so optional members are omitted rather than empty).
 func DecodePayload(body []byte) (*Payload, error) {
+	var keys map[string]cbor.RawMessage
+	if err := decMode.Unmarshal(body, &keys); err != nil {
+		return nil, fmt.Errorf("payload is not a CBOR map with text keys: %w", err)
+	}
+	for _, k := range required {
+		if _, ok := keys[k]; !ok {
+			return nil, fmt.Errorf("payload has no %q", k)
+		}
+	}
+	for k := range keys {
+		if !slices.Contains(required, k) && !slices.Contains(optional, k) {
+			return nil, fmt.Errorf("payload has an unknown key %q", k)
+		}
+	}
 	var p Payload
 	if err := decMode.Unmarshal(body, &p); err != nil {
-		return nil, fmt.Errorf("payload is not valid CBOR: %w", err)
+		return nil, fmt.Errorf("payload member has the wrong type: %w", err)
 	}
 	if p.Version != Version {
 		return nil, fmt.Errorf("payload version %d is not supported (want %d)", p.Version, Version)
@@ -156,9 +193,12 @@ func DecodePayload(body []byte) (*Payload, error) {
 	if len(p.Salt) != SaltSize {
 		return nil, fmt.Errorf("payload salt is %d bytes, want %d", len(p.Salt), SaltSize)
 	}
+	if (p.SensorUS == nil) != (p.Clock == "") {
+		return nil, errors.New("payload must carry clock exactly when it carries sensor_us")
+	}
 	again, err := EncodePayload(&p)
-	if err != nil || string(again) != string(body) {
-		return nil, fmt.Errorf("payload is not in deterministic CBOR form")
+	if err != nil || !bytes.Equal(again, body) {
+		return nil, errors.New("payload is not in deterministic CBOR form (RFC 8949 §4.2.1, empty optional members omitted)")
 	}
 	return &p, nil
 }

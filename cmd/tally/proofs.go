@@ -148,6 +148,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("pinned keys %s: not the JSON of tally id --json: %w", *keysFile, err)
 		}
 		opts.Pinned = &id.PublicKeys
+		opts.PinnedOrigin = id.Origin
 	}
 	steps, verr := bundle.Verify(b, opts)
 	if *asJSON {
