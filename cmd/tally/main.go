@@ -56,6 +56,8 @@ func commands() []command {
 		{"status", "ask the running daemon how it is doing", cmdStatus},
 		{"export", "write the proof bundle of one reading (stdout, or --out FILE)", cmdExport},
 		{"verify", "check a proof bundle offline and print every step", cmdVerify},
+		{"ports", "list serial ports with USB vendor/product ids and /dev/serial/by-id links", cmdPorts},
+		{"probe", "open a serial port, detect the baud rate, print decoded readings live", cmdProbe},
 		{"decode", "decode a capture file offline: one JSON reading per line", cmdDecode},
 		{"audit", "re-verify the whole store: signatures, tree hashes, checkpoints", cmdAudit},
 	}
