@@ -149,4 +149,3 @@ func BenchmarkLargeOpen(b *testing.B) {
 		s.Close()
 	}
 }
-
