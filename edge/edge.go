@@ -182,6 +182,17 @@ func (s *System) Run(ctx context.Context) error {
 		})
 	}
 
+	// READY only once the writer has checked the store and takes readings.
+	select {
+	case <-s.pipeline.Ready():
+	case err := <-pipeDone:
+		drvCancel()
+		drivers.Wait()
+		if srv != nil {
+			srv.Close()
+		}
+		return fmt.Errorf("ingest: %w", err)
+	}
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 		log.Warn("sd_notify READY failed", "err", err)
 	}

@@ -44,6 +44,12 @@ type Disk struct {
 func (s *System) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-s.pipeline.Ready():
+		default:
+			http.Error(w, "starting: checking the store", http.StatusServiceUnavailable)
+			return
+		}
 		if err := s.store.Ping(r.Context()); err != nil {
 			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
 			return

@@ -59,6 +59,7 @@ type Pipeline struct {
 	m      metrics
 
 	in        chan request
+	ready     chan struct{} // closed when Run has checked the store and writes
 	closeOnce sync.Once
 	closing   chan struct{}
 	mu        sync.RWMutex // guards closed against sends on in
@@ -131,6 +132,7 @@ func New(cfg Config, st *store.Store, env *envelope.Signer, cp *checkpoint.Signe
 		cfg: cfg, store: st, env: env, cp: cp, logger: logger, now: time.Now,
 		m:       newMetrics(reg),
 		in:      make(chan request, cfg.QueueLen),
+		ready:   make(chan struct{}),
 		closing: make(chan struct{}),
 	}
 }
@@ -194,6 +196,10 @@ func (p *Pipeline) Close() {
 	})
 }
 
+// Ready is closed once Run has verified the latest checkpoint against the
+// store and is taking readings.
+func (p *Pipeline) Ready() <-chan struct{} { return p.ready }
+
 // Status returns a snapshot for the status page.
 func (p *Pipeline) Status() Status {
 	p.stMu.Lock()
@@ -224,6 +230,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err := p.maybeCheckpoint(ctx, true); err != nil {
 		return err
 	}
+	close(p.ready)
 	tick := time.NewTicker(p.cfg.CheckpointInterval)
 	defer tick.Stop()
 	batch := make([]request, 0, p.cfg.MaxBatch)
