@@ -149,8 +149,9 @@ func (s *System) Run(ctx context.Context) error {
 	go func() { pipeDone <- s.pipeline.Run(pipeCtx) }()
 
 	var srv *http.Server
-	httpDone := make(chan error, 1)
+	var httpDone chan error // nil, never ready, when the endpoint is off
 	if s.listener != nil {
+		httpDone = make(chan error, 1)
 		srv = &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			err := srv.Serve(s.listener)
@@ -159,8 +160,6 @@ func (s *System) Run(ctx context.Context) error {
 			}
 			httpDone <- err
 		}()
-	} else {
-		httpDone <- nil
 	}
 
 	drvCtx, drvCancel := context.WithCancel(ctx)
