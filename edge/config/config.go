@@ -296,6 +296,20 @@ func (c *Config) walk(n *yaml.Node, t reflect.Type, path string) error {
 				return err
 			}
 		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+				return nil
+			}
+			return &Error{File: c.file, Line: n.Line, Key: path, Msg: "must be a mapping"}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := join(path, n.Content[i].Value)
+			c.lines[key] = n.Content[i].Line
+			if err := c.walk(n.Content[i+1], t.Elem(), key); err != nil {
+				return err
+			}
+		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
