@@ -75,7 +75,7 @@ func cmdDecode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for sc.Scan() {
 		line := sc.Bytes()
 		lines++
-		if isComment(line) {
+		if isComment(line) || len(line) == 0 { // blank lines are skipped, as the serial line loop does
 			continue
 		}
 		rs, err := dec.Decode(line, time.Now())

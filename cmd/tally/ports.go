@@ -132,7 +132,7 @@ func noValidInput(port string, bauds []int, driver string) error {
 
 // detectBaud listens at each rate and picks the first where lines decode.
 func detectBaud(ctx context.Context, port string, bauds []int, sc config.Sensor, listen time.Duration, stdout io.Writer) (int, error) {
-	for _, b := range bauds {
+	for i, b := range bauds {
 		fmt.Fprintf(stdout, "trying %d baud for %s … ", b, listen)
 		lctx, cancel := context.WithTimeout(ctx, listen)
 		ok, bad, err := listenPort(lctx, port, b, sc, nil)
@@ -145,8 +145,11 @@ func detectBaud(ctx context.Context, port string, bauds []int, sc config.Sensor,
 		if ok > 0 && ok >= bad {
 			return b, nil
 		}
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return 0, ctx.Err() // Ctrl-C
+		}
 		if ctx.Err() != nil {
-			return 0, ctx.Err()
+			return 0, noValidInput(port, bauds[:i+1], sc.Driver)
 		}
 	}
 	return 0, noValidInput(port, bauds, sc.Driver)
