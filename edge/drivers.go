@@ -12,6 +12,7 @@ import (
 	"github.com/tallygw/tally/sensors/modbus"
 	"github.com/tallygw/tally/sensors/nmea"
 	"github.com/tallygw/tally/sensors/serial"
+	"github.com/tallygw/tally/sensors/sim"
 )
 
 // newDriver builds the driver for one configured sensor. Every driver this
@@ -34,6 +35,8 @@ func newDriver(sc config.Sensor, cfg *config.Config, logger *slog.Logger) (drive
 		return driverFunc(func(ctx context.Context, sink sensors.Sink) error {
 			return serial.RunLines(ctx, *sc.Serial, dec, sink, opts, logger)
 		}), nil
+	case "sim":
+		return sim.New(*sc.Sim, logger)
 	case "modbus":
 		mc := *sc.Modbus
 		return driverFunc(func(ctx context.Context, sink sensors.Sink) error {

@@ -21,9 +21,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tallygw/tally/sensors/eseal"
+	"github.com/tallygw/tally/sensors/iso6346"
 	"github.com/tallygw/tally/sensors/lines"
 	"github.com/tallygw/tally/sensors/modbus"
 	"github.com/tallygw/tally/sensors/serial"
+	"github.com/tallygw/tally/sensors/sim"
 )
 
 // Config is a whole gateway configuration.
@@ -93,7 +95,7 @@ type Sensor struct {
 	Driver  string         `yaml:"driver"`
 	Enabled *bool          `yaml:"enabled"`
 	Serial  *serial.Config `yaml:"serial"`
-	Sim     *SimSensor     `yaml:"sim"`
+	Sim     *sim.Config    `yaml:"sim"`
 	NMEA    *NMEASensor    `yaml:"nmea"`
 	Modbus  *modbus.Config `yaml:"modbus"`
 	ESeal   *eseal.Config  `yaml:"eseal"`
@@ -107,14 +109,6 @@ type NMEASensor struct {
 	MinDistanceM    float64  `yaml:"min_distance_m"`
 }
 
-// SimSensor configures the simulated voyage driver.
-type SimSensor struct {
-	TimeFactor float64  `yaml:"time_factor"`
-	Interval   Duration `yaml:"interval"`
-	SpeedKnots float64  `yaml:"speed_knots"`
-	SetpointC  float64  `yaml:"setpoint_c"`
-	Seed       int64    `yaml:"seed"`
-}
 
 // Drivers is every sensor driver this build knows.
 var Drivers = []string{"sim", "nmea", "modbus", "eseal", "lines"}
@@ -453,19 +447,13 @@ func (c *Config) SetDefaults() {
 		}
 		if s.Driver == "sim" {
 			if s.Sim == nil {
-				s.Sim = &SimSensor{}
+				s.Sim = &sim.Config{}
 			}
-			if s.Sim.TimeFactor == 0 {
-				s.Sim.TimeFactor = 20000
+			if s.Sim.SensorPrefix == "" {
+				s.Sim.SensorPrefix = s.ID
 			}
-			if s.Sim.Interval == 0 {
-				s.Sim.Interval = Duration(time.Second)
-			}
-			if s.Sim.SpeedKnots == 0 {
-				s.Sim.SpeedKnots = 16
-			}
-			if !c.set[fmt.Sprintf("sensors[%d].sim.setpoint_c", i)] {
-				s.Sim.SetpointC = -18
+			if s.Sim.Container == "" {
+				s.Sim.Container = c.Gateway.Container
 			}
 		}
 	}
@@ -480,6 +468,11 @@ func (c *Config) Validate() error {
 	}
 	if !idRE.MatchString(c.Gateway.ID) {
 		return c.Errorf("gateway.id", "%q is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", c.Gateway.ID)
+	}
+	if c.Gateway.Container != "" {
+		if err := iso6346.Validate(c.Gateway.Container); err != nil {
+			return c.Errorf("gateway.container", "%v", err)
+		}
 	}
 	if c.Store.MaxBatch < 1 || c.Store.MaxBatch > 100000 {
 		return c.Errorf("store.max_batch", "%d is out of range 1..100000", c.Store.MaxBatch)
@@ -527,14 +520,8 @@ func (c *Config) Validate() error {
 		seen[s.ID] = true
 		switch s.Driver {
 		case "sim":
-			if s.Sim.TimeFactor < 1 || s.Sim.TimeFactor > 1e7 {
-				return c.Errorf(p+".sim.time_factor", "%g is out of range 1..10000000", s.Sim.TimeFactor)
-			}
-			if s.Sim.Interval.D() < time.Millisecond {
-				return c.Errorf(p+".sim.interval", "%s is too short: at least 1ms", s.Sim.Interval.D())
-			}
-			if s.Sim.SpeedKnots <= 0 || s.Sim.SpeedKnots > 40 {
-				return c.Errorf(p+".sim.speed_knots", "%g is out of range (0, 40]", s.Sim.SpeedKnots)
+			if err := s.Sim.Validate(); err != nil {
+				return c.Errorf(p+".sim", "%s", strings.TrimPrefix(err.Error(), "sim config: "))
 			}
 		case "nmea", "modbus", "eseal", "lines":
 			if err := c.validateSerialSensor(p, s); err != nil {
