@@ -109,7 +109,6 @@ type NMEASensor struct {
 	MinDistanceM    float64  `yaml:"min_distance_m"`
 }
 
-
 // Drivers is every sensor driver this build knows.
 var Drivers = []string{"sim", "nmea", "modbus", "eseal", "lines"}
 

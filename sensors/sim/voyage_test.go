@@ -238,4 +238,3 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
-
