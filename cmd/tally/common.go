@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -48,6 +47,18 @@ func (c *common) load() (*config.Config, error) {
 	return config.Load(c.config, c.data)
 }
 
+// parseLoad parses a command's flags, which take no arguments, and loads
+// the configuration.
+func (c *common) parseLoad(fs *flag.FlagSet, args []string) (*config.Config, error) {
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if err := noArgs(fs); err != nil {
+		return nil, err
+	}
+	return c.load()
+}
+
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.Log.Level)) // validated by config
@@ -77,5 +88,3 @@ func noArgs(fs *flag.FlagSet) error {
 	}
 	return nil
 }
-
-var _ = context.Background

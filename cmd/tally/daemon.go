@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"time"
 
 	"github.com/tallygw/tally/edge"
 )
@@ -11,13 +10,7 @@ import (
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("run", stderr)
 	forDur := fs.Duration("for", 0, "stop after this long (demos and smoke tests); 0 runs until SIGINT/SIGTERM")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
-		return err
-	}
-	cfg, err := c.load()
+	cfg, err := c.parseLoad(fs, args)
 	if err != nil {
 		return err
 	}
@@ -33,5 +26,3 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	return sys.Run(ctx)
 }
-
-var _ = time.Second

@@ -15,13 +15,7 @@ import (
 
 func cmdKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("keygen", stderr)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
-		return err
-	}
-	cfg, err := c.load()
+	cfg, err := c.parseLoad(fs, args)
 	if err != nil {
 		return err
 	}
@@ -53,13 +47,7 @@ type identity struct {
 func cmdID(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("id", stderr)
 	asJSON := fs.Bool("json", false, "print JSON (the file auditors pass to tally verify --keys)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
-		return err
-	}
-	cfg, err := c.load()
+	cfg, err := c.parseLoad(fs, args)
 	if err != nil {
 		return err
 	}

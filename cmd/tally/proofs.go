@@ -180,13 +180,7 @@ func printSteps(w io.Writer, steps []bundle.Step) {
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("audit", stderr)
 	quiet := fs.Bool("q", false, "no progress output")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
-		return err
-	}
-	cfg, err := c.load()
+	cfg, err := c.parseLoad(fs, args)
 	if err != nil {
 		return err
 	}

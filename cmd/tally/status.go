@@ -14,13 +14,7 @@ import (
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("status", stderr)
 	asJSON := fs.Bool("json", false, "print the raw JSON of /api/status")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs); err != nil {
-		return err
-	}
-	cfg, err := c.load()
+	cfg, err := c.parseLoad(fs, args)
 	if err != nil {
 		return err
 	}

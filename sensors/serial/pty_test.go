@@ -7,56 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
+	"github.com/tallygw/tally/internal/testpty"
 )
 
-// testPTY is a pseudo-terminal standing in for a serial device: the test
-// plays the device on the master side; the code under test opens Path.
-type testPTY struct {
-	Master *os.File
-	Path   string // the slave device, /dev/pts/N
-	slave  *os.File
-}
+// testPTY is a pseudo-terminal standing in for a serial device.
+type testPTY struct{ *testpty.PTY }
 
-// newPTY opens a pty with its slave side in raw mode (no echo, no CR/LF
-// translation) and closes it at the end of the test.
-func newPTY(t *testing.T) *testPTY {
-	t.Helper()
-	m, s, err := pty.Open()
-	if err != nil {
-		t.Fatalf("open pty: %v", err)
-	}
-	tio, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Fatalf("pty termios: %v", err)
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag &^= unix.CSIZE | unix.PARENB
-	tio.Cflag |= unix.CS8
-	tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
-	if err := unix.IoctlSetTermios(int(s.Fd()), unix.TCSETS, tio); err != nil {
-		t.Fatalf("pty raw mode: %v", err)
-	}
-	// pty.Open called m.Fd(), which leaves the master blocking, without
-	// read deadlines; a non-blocking duplicate goes through the poller.
-	fd, err := unix.Dup(int(m.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	master := os.NewFile(uintptr(fd), "/dev/ptmx")
-	p := &testPTY{Master: master, Path: s.Name(), slave: s}
-	t.Cleanup(p.Unplug)
-	return p
-}
+func newPTY(t *testing.T) *testPTY { return &testPTY{testpty.New(t)} }
 
 // newPTYNot returns a new pty whose slave is not at path, as an adapter
 // that comes back as ttyUSB1 after being ttyUSB0. The ptys it skips stay
@@ -82,13 +39,6 @@ func (p *testPTY) ReadFull(t *testing.T, b []byte) {
 	if n, err := io.ReadFull(p.Master, b); err != nil {
 		t.Fatalf("device read %q: %v", b[:n], err)
 	}
-}
-
-// Unplug closes both sides: the slave node disappears and whoever has it
-// open gets a hangup, as with a USB adapter pulled out.
-func (p *testPTY) Unplug() {
-	p.Master.Close()
-	p.slave.Close()
 }
 
 // link points the symlink at path to target, atomically, as udev does for
