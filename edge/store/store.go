@@ -51,6 +51,7 @@ var migrations = []string{
 		reason  TEXT NOT NULL,
 		raw     BLOB
 	);`,
+	`CREATE TABLE cursors (name TEXT PRIMARY KEY, position INTEGER NOT NULL, updated_us INTEGER NOT NULL);`,
 }
 
 // SchemaVersion is the schema this build writes.
@@ -560,4 +561,28 @@ func (s *Store) DiskUse() int64 {
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	return s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+// Cursor returns the named persisted position (0 when never set). Cursors
+// record how far a background reader (the uplink) got through the log.
+func (s *Store) Cursor(ctx context.Context, name string) (int64, error) {
+	var pos int64
+	err := s.r.QueryRowContext(ctx, `SELECT position FROM cursors WHERE name = ?`, name).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read cursor %s: %w", name, err)
+	}
+	return pos, nil
+}
+
+// SetCursor durably records the named position.
+func (s *Store) SetCursor(ctx context.Context, name string, pos int64, at time.Time) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO cursors(name, position, updated_us) VALUES (?, ?, ?)
+		ON CONFLICT(name) DO UPDATE SET position = excluded.position, updated_us = excluded.updated_us`, name, pos, at.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("write cursor %s: %w", name, err)
+	}
+	return nil
 }

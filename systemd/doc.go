@@ -1,0 +1,2 @@
+// Package systemd holds the unit files.
+package systemd
