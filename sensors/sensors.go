@@ -67,3 +67,12 @@ type LineDecoder interface {
 	Decode(line []byte, recv time.Time) ([]Reading, error)
 	Flush() []Reading
 }
+
+// AsyncSink is a Sink that can also take a reading without blocking the
+// caller until it is durable: done is called exactly once, with nil when the
+// reading was accepted (or was a duplicate of one already stored), or with
+// the error that kept it out. MQTT acknowledges a message from done.
+type AsyncSink interface {
+	Sink
+	AcceptAsync(ctx context.Context, r Reading, done func(error))
+}

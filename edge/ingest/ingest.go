@@ -511,3 +511,10 @@ func validate(r sensors.Reading) error {
 	}
 	return nil
 }
+
+// AcceptAsync submits r and calls done with nil once it is durable (or was a
+// duplicate), or with the error that kept it out. It implements
+// sensors.AsyncSink.
+func (p *Pipeline) AcceptAsync(ctx context.Context, r sensors.Reading, done func(error)) {
+	p.Submit(ctx, r, func(res Result) { done(res.Err) })
+}
