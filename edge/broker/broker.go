@@ -183,4 +183,3 @@ func isLoopback(remote string) bool {
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
 }
-
