@@ -115,6 +115,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*System, error) {
 		QueueLen:           cfg.Store.QueueLen,
 		CheckpointInterval: cfg.Checkpoint.Interval.D(),
 		CheckpointMax:      cfg.Checkpoint.MaxReadings,
+		DiskBudget:         cfg.Store.DiskBudgetMB << 20,
 	}, st, envSigner, cpSigner, logger.With("component", "ingest"), s.reg)
 	if cfg.HTTP.Listen != "off" {
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)

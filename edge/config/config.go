@@ -64,6 +64,7 @@ type Store struct {
 	MaxBatch      int    `yaml:"max_batch"`
 	QueueLen      int    `yaml:"queue_len"`
 	QuarantineMax int    `yaml:"quarantine_max"`
+	DiskBudgetMB  int64  `yaml:"disk_budget_mb"`
 }
 
 // Checkpoint says how often checkpoints are signed.
@@ -478,6 +479,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.QueueLen < 1 {
 		return c.Errorf("store.queue_len", "%d must be at least 1", c.Store.QueueLen)
+	}
+	if c.Store.DiskBudgetMB < 0 {
+		return c.Errorf("store.disk_budget_mb", "%d must not be negative (0: no budget)", c.Store.DiskBudgetMB)
 	}
 	if c.Store.QuarantineMax < 1 {
 		return c.Errorf("store.quarantine_max", "%d must be at least 1", c.Store.QuarantineMax)

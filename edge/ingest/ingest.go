@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,7 +41,12 @@ type Config struct {
 	QueueLen           int           // readings waiting before Submit blocks (default 8192)
 	CheckpointInterval time.Duration // default 1m
 	CheckpointMax      int64         // readings between checkpoints (default 10000)
+	DiskBudget         int64         // bytes the database may use; 0: no limit
 }
+
+// ErrDiskBudget is returned (wrapped) for readings refused because the
+// store reached its disk budget.
+var ErrDiskBudget = errors.New("disk budget reached; reading refused (counted, and reported by a signed gap event when space returns)")
 
 type request struct {
 	r    sensors.Reading
@@ -67,6 +73,10 @@ type Pipeline struct {
 
 	stMu   sync.Mutex // guards status
 	status Status
+
+	// Owned by the Run goroutine.
+	gapsPending bool // refusals are recorded that no gap event reported yet
+	full        bool // the last batch found the disk budget reached
 }
 
 // Status is the pipeline's view for the status page.
@@ -226,6 +236,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	gaps, err := p.store.Gaps(ctx)
+	if err != nil {
+		return err
+	}
+	p.gapsPending = len(gaps) > 0
 	// A checkpoint covering readings committed before a crash.
 	if err := p.maybeCheckpoint(ctx, true); err != nil {
 		return err
@@ -309,6 +324,24 @@ func (p *Pipeline) setStatus(f func(*Status)) {
 // commit dedups, signs and appends one batch, then answers every request.
 func (p *Pipeline) commit(ctx context.Context, batch []request) error {
 	start := time.Now()
+	if p.cfg.DiskBudget > 0 {
+		if use := p.store.DiskUse(); use >= p.cfg.DiskBudget {
+			return p.refuseFull(ctx, batch, use)
+		}
+		if p.full {
+			p.full = false
+			p.logger.Info("disk budget: space is back; accepting readings again")
+		}
+	}
+	closeGaps := false
+	if p.gapsPending {
+		ev, err := p.gapEvent(ctx)
+		if err != nil {
+			return p.fail(batch, make([]Result, len(batch)), err)
+		}
+		batch = append([]request{{r: ev, recv: p.now(), done: func(Result) {}}}, batch...)
+		closeGaps = true
+	}
 	results := make([]Result, len(batch))
 	seen := map[[2]string]bool{}
 	var entries []store.Entry
@@ -379,8 +412,15 @@ func (p *Pipeline) commit(ctx context.Context, batch []request) error {
 			return p.fail(batch, results, errs[firstErr(errs)])
 		}
 	}
-	if err := p.store.Append(ctx, entries); err != nil {
+	appendFn := p.store.Append
+	if closeGaps {
+		appendFn = p.store.AppendClosingGaps
+	}
+	if err := appendFn(ctx, entries); err != nil {
 		return p.fail(batch, results, err)
+	}
+	if closeGaps {
+		p.gapsPending = false
 	}
 	for j, e := range entries {
 		results[idx[j]] = Result{Seq: e.Seq}
@@ -420,6 +460,65 @@ func (p *Pipeline) commit(ctx context.Context, batch []request) error {
 		s.Refused += refused
 	})
 	return nil
+}
+
+// refuseFull refuses a batch because the disk budget is reached, recording
+// per sensor what was refused so a gap event can report it later.
+func (p *Pipeline) refuseFull(ctx context.Context, batch []request, use int64) error {
+	if !p.full {
+		p.full = true
+		p.logger.Error("disk budget reached: refusing readings until space returns", "db_bytes", use, "budget_bytes", p.cfg.DiskBudget)
+	}
+	counts := map[string]int64{}
+	for _, req := range batch {
+		counts[req.r.Sensor]++
+	}
+	now := p.now()
+	for sensor, n := range counts {
+		if err := p.store.RecordRefused(ctx, sensor, n, now); err != nil {
+			p.logger.Error("refused readings not recorded", "sensor", sensor, "readings", n, "err", err)
+		}
+	}
+	p.gapsPending = true
+	err := fmt.Errorf("%w (database %d bytes, budget %d)", ErrDiskBudget, use, p.cfg.DiskBudget)
+	results := make([]Result, len(batch))
+	for i := range results {
+		results[i] = Result{Seq: -1, Err: err}
+	}
+	for i, req := range batch {
+		p.m.refused.WithLabelValues(req.r.Sensor).Inc()
+		req.done(results[i])
+	}
+	p.setStatus(func(s *Status) { s.Refused += int64(len(batch)); s.LastError = err.Error() })
+	return nil
+}
+
+// gapEvent is the signed event reporting readings refused while the disk
+// budget was reached.
+func (p *Pipeline) gapEvent(ctx context.Context) (sensors.Reading, error) {
+	gaps, err := p.store.Gaps(ctx)
+	if err != nil {
+		return sensors.Reading{}, err
+	}
+	refused := map[string]any{}
+	var total, first, last int64
+	var parts []string
+	for i, g := range gaps {
+		refused[g.Sensor] = g.Refused
+		total += g.Refused
+		if i == 0 || g.FirstUS < first {
+			first = g.FirstUS
+		}
+		last = max(last, g.LastUS)
+		parts = append(parts, fmt.Sprintf("%s: %d", g.Sensor, g.Refused))
+	}
+	detail := fmt.Sprintf("%d readings refused between %s and %s because the disk budget was reached (%s)",
+		total, time.UnixMicro(first).UTC().Format(time.RFC3339), time.UnixMicro(last).UTC().Format(time.RFC3339), strings.Join(parts, ", "))
+	p.logger.Warn("appending gap event", "detail", detail)
+	return sensors.Reading{Sensor: "gateway", Kind: sensors.KindEvent, Data: map[string]any{
+		"rule": "disk_budget", "kind": "gap", "detail": detail, "refused": refused, "refused_total": total,
+		"from_us": first, "to_us": last,
+	}}, nil
 }
 
 func firstErr(errs []error) int {

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -132,5 +133,49 @@ func TestClosedRefuses(t *testing.T) {
 	g.Pipeline.Close()
 	if err := g.Pipeline.Accept(context.Background(), temp("x", 1)); err != ingest.ErrClosed {
 		t.Fatalf("got %v, want ErrClosed", err)
+	}
+}
+
+func TestDiskBudgetRefusesThenSignsGapEvent(t *testing.T) {
+	g := testgw.New(t, ingest.Config{})
+	ctx := context.Background()
+	if err := g.Pipeline.Accept(ctx, temp("reefer-1", 0)); err != nil {
+		t.Fatal(err)
+	}
+	// A budget below what the database already uses: everything is refused,
+	// counted per sensor, and survives a restart.
+	g.Reopen(t, ingest.Config{DiskBudget: 1})
+	for i := range 5 {
+		if err := g.Pipeline.Accept(ctx, temp("reefer-1", i)); !errors.Is(err, ingest.ErrDiskBudget) {
+			t.Fatalf("reading %d: %v, want ErrDiskBudget", i, err)
+		}
+	}
+	if err := g.Pipeline.Accept(ctx, temp("gps-1", 0)); !errors.Is(err, ingest.ErrDiskBudget) {
+		t.Fatal(err)
+	}
+	if g.Store.Size() != 1 {
+		t.Fatalf("size %d while over budget", g.Store.Size())
+	}
+	// Space returns (here: the budget is lifted at restart).
+	g.Reopen(t, ingest.Config{})
+	res := g.Pipeline.AcceptResult(ctx, temp("reefer-1", 9))
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if res.Seq != 2 {
+		t.Fatalf("reading after the gap has seq %d, want 2 (after the gap event)", res.Seq)
+	}
+	env, _ := g.Store.Envelope(ctx, 1)
+	p, err := envelope.Verify(env, g.Pub.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused, _ := p.Data["refused"].(map[any]any)
+	if p.Kind != "event" || p.Data["kind"] != "gap" || refused["reefer-1"] != int64(5) || refused["gps-1"] != int64(1) || p.Data["refused_total"] != int64(6) {
+		t.Fatalf("gap event %+v", p.Data)
+	}
+	// Reported once: the next reading is not preceded by another gap event.
+	if res := g.Pipeline.AcceptResult(ctx, temp("reefer-1", 10)); res.Seq != 3 {
+		t.Fatalf("seq %d, want 3", res.Seq)
 	}
 }

@@ -52,6 +52,7 @@ var migrations = []string{
 		raw     BLOB
 	);`,
 	`CREATE TABLE cursors (name TEXT PRIMARY KEY, position INTEGER NOT NULL, updated_us INTEGER NOT NULL);`,
+	`CREATE TABLE gaps (sensor TEXT PRIMARY KEY, refused INTEGER NOT NULL, first_us INTEGER NOT NULL, last_us INTEGER NOT NULL);`,
 }
 
 // SchemaVersion is the schema this build writes.
@@ -246,6 +247,17 @@ func LeafHashes(seq int64, env []byte, r tlog.HashReader) ([]byte, error) {
 // hashes and per-sensor counters. Entries must carry consecutive seq values
 // starting at Size(). When Append returns nil the batch is durable.
 func (s *Store) Append(ctx context.Context, batch []Entry) error {
+	return s.append(ctx, batch, false)
+}
+
+// AppendClosingGaps is Append that also, in the same transaction, clears
+// the refusal counts of RecordRefused: the batch carries the signed gap
+// event that reports them.
+func (s *Store) AppendClosingGaps(ctx context.Context, batch []Entry) error {
+	return s.append(ctx, batch, true)
+}
+
+func (s *Store) append(ctx context.Context, batch []Entry, closeGaps bool) error {
 	if len(batch) == 0 {
 		return nil
 	}
@@ -305,6 +317,11 @@ func (s *Store) Append(ctx context.Context, batch []Entry) error {
 			ON CONFLICT(sensor) DO UPDATE SET readings = readings + excluded.readings, last_seq = excluded.last_seq,
 			last_kind = excluded.last_kind, last_recv_us = excluded.last_recv_us`, sensor, a.n, a.last, a.kind, a.recvUS); err != nil {
 			return fmt.Errorf("append: sensor counters: %w", err)
+		}
+	}
+	if closeGaps {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM gaps`); err != nil {
+			return fmt.Errorf("append: close gaps: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -585,4 +602,41 @@ func (s *Store) SetCursor(ctx context.Context, name string, pos int64, at time.T
 		return fmt.Errorf("write cursor %s: %w", name, err)
 	}
 	return nil
+}
+
+// Gap is what was refused from one sensor while the disk budget was reached.
+type Gap struct {
+	Sensor  string
+	Refused int64
+	FirstUS int64
+	LastUS  int64
+}
+
+// RecordRefused durably counts readings refused from sensor at time at.
+func (s *Store) RecordRefused(ctx context.Context, sensor string, n int64, at time.Time) error {
+	us := at.UnixMicro()
+	_, err := s.w.ExecContext(ctx, `INSERT INTO gaps(sensor, refused, first_us, last_us) VALUES (?, ?, ?, ?)
+		ON CONFLICT(sensor) DO UPDATE SET refused = refused + excluded.refused, last_us = excluded.last_us`, sensor, n, us, us)
+	if err != nil {
+		return fmt.Errorf("record refused readings: %w", err)
+	}
+	return nil
+}
+
+// Gaps returns the refusals not yet reported by a gap event.
+func (s *Store) Gaps(ctx context.Context) ([]Gap, error) {
+	rows, err := s.w.QueryContext(ctx, `SELECT sensor, refused, first_us, last_us FROM gaps ORDER BY sensor`)
+	if err != nil {
+		return nil, fmt.Errorf("read gaps: %w", err)
+	}
+	defer rows.Close()
+	var out []Gap
+	for rows.Next() {
+		var g Gap
+		if err := rows.Scan(&g.Sensor, &g.Refused, &g.FirstUS, &g.LastUS); err != nil {
+			return nil, fmt.Errorf("read gaps: %w", err)
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
 }
