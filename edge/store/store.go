@@ -427,6 +427,9 @@ func (s *Store) Envelope(ctx context.Context, seq int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read reading %d: %w", seq, err)
 	}
+	if env == nil {
+		return nil, fmt.Errorf("reading %d was deleted by retention after it was forwarded upstream: %w", seq, ErrNotFound)
+	}
 	return env, nil
 }
 
