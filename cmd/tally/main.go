@@ -60,6 +60,7 @@ func commands() []command {
 		{"probe", "open a serial port, detect the baud rate, print decoded readings live", cmdProbe},
 		{"decode", "decode a capture file offline: one JSON reading per line", cmdDecode},
 		{"audit", "re-verify the whole store: signatures, tree hashes, checkpoints", cmdAudit},
+		{"report", "voyage report for a container: route, temperatures, seals, events, MKT, coverage (JSON or HTML)", cmdReport},
 	}
 }
 
