@@ -4,7 +4,8 @@
 //
 // Shutdown order (Run, after its context is cancelled), under
 // shutdown.timeout:
-//  1. stop intake: cancel the drivers and wait for them to return;
+//  1. stop intake: cancel the drivers and the condition rules and wait for
+//     them to return;
 //  2. commit: the pipeline stops taking readings and commits what is queued;
 //  3. final checkpoint: the pipeline signs a checkpoint covering every reading;
 //  4. stop the HTTP server;
@@ -67,6 +68,7 @@ type System struct {
 	started  time.Time
 
 	drivers map[string]driver // by configured sensor id
+	rules   *rules            // nil without conditions
 
 	mu     sync.Mutex // guards states
 	states map[string]*DriverState
@@ -117,6 +119,13 @@ func New(cfg *config.Config, logger *slog.Logger) (*System, error) {
 		CheckpointMax:      cfg.Checkpoint.MaxReadings,
 		DiskBudget:         cfg.Store.DiskBudgetMB << 20,
 	}, st, envSigner, cpSigner, logger.With("component", "ingest"), s.reg)
+	if cfg.Conditions != nil {
+		s.rules, err = newRules(*cfg.Conditions, st, s.pipeline, logger.With("component", "conditions"))
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	if cfg.HTTP.Listen != "off" {
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 		if err != nil {
@@ -182,6 +191,15 @@ func (s *System) Run(ctx context.Context) error {
 		})
 	}
 
+	if s.rules != nil {
+		// The rules append events through the pipeline: they stop with intake.
+		drivers.Go(func() error {
+			if err := s.rules.Run(drvCtx); err != nil {
+				log.Error("condition rules stopped; readings are still recorded", "err", err)
+			}
+			return nil
+		})
+	}
 	// READY only once the writer has checked the store and takes readings.
 	select {
 	case <-s.pipeline.Ready():

@@ -42,6 +42,12 @@ func start(t *testing.T, yaml string) *daemon {
 	if _, err := keys.Generate(cfg.Path(cfg.Keys.Ed25519), cfg.Path(cfg.Keys.MLDSA65)); err != nil {
 		t.Fatal(err)
 	}
+	return run(t, cfg)
+}
+
+// run starts a System on cfg's (existing) data directory.
+func run(t *testing.T, cfg *config.Config) *daemon {
+	t.Helper()
 	sys, err := edge.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

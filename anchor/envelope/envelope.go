@@ -202,3 +202,14 @@ func DecodePayload(body []byte) (*Payload, error) {
 	}
 	return &p, nil
 }
+
+// Decode returns an envelope's payload WITHOUT checking its signature, for
+// the gateway's own readers of its own store (the condition rules), where
+// the audit checks signatures. Never use it on envelopes from elsewhere.
+func Decode(env []byte) (*Payload, error) {
+	var msg cose.Sign1Message
+	if err := msg.UnmarshalCBOR(env); err != nil {
+		return nil, fmt.Errorf("envelope is not a tagged COSE_Sign1: %w", err)
+	}
+	return DecodePayload(msg.Payload)
+}

@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tallygw/tally/edge/conditions"
 	"github.com/tallygw/tally/sensors/eseal"
 	"github.com/tallygw/tally/sensors/iso6346"
 	"github.com/tallygw/tally/sensors/lines"
@@ -30,15 +31,16 @@ import (
 
 // Config is a whole gateway configuration.
 type Config struct {
-	Gateway    Gateway    `yaml:"gateway"`
-	DataDir    string     `yaml:"data_dir"`
-	Keys       Keys       `yaml:"keys"`
-	Store      Store      `yaml:"store"`
-	Checkpoint Checkpoint `yaml:"checkpoint"`
-	HTTP       HTTP       `yaml:"http"`
-	Log        Log        `yaml:"log"`
-	Shutdown   Shutdown   `yaml:"shutdown"`
-	Sensors    []Sensor   `yaml:"sensors"`
+	Gateway    Gateway            `yaml:"gateway"`
+	DataDir    string             `yaml:"data_dir"`
+	Keys       Keys               `yaml:"keys"`
+	Store      Store              `yaml:"store"`
+	Checkpoint Checkpoint         `yaml:"checkpoint"`
+	HTTP       HTTP               `yaml:"http"`
+	Log        Log                `yaml:"log"`
+	Shutdown   Shutdown           `yaml:"shutdown"`
+	Sensors    []Sensor           `yaml:"sensors"`
+	Conditions *conditions.Config `yaml:"conditions"`
 
 	file  string          // the file it was loaded from
 	lines map[string]int  // key path -> line, for validation errors
@@ -419,6 +421,10 @@ func (c *Config) SetDefaults() {
 	if c.Shutdown.Timeout == 0 {
 		c.Shutdown.Timeout = Duration(15 * time.Second)
 	}
+	if c.Conditions != nil && c.Conditions.ZonesFile != "" && !filepath.IsAbs(c.Conditions.ZonesFile) {
+		// Relative to the configuration file, like every other file it names.
+		c.Conditions.ZonesFile = filepath.Join(filepath.Dir(c.file), c.Conditions.ZonesFile)
+	}
 	for i := range c.Sensors {
 		s := &c.Sensors[i]
 		if s.Enabled == nil {
@@ -507,6 +513,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Shutdown.Timeout.D() < time.Second {
 		return c.Errorf("shutdown.timeout", "%s is too short: at least 1s", c.Shutdown.Timeout.D())
+	}
+	if c.Conditions != nil {
+		if err := c.Conditions.Validate(); err != nil {
+			var ce *conditions.ConfigError
+			if errors.As(err, &ce) {
+				return c.Errorf("conditions."+ce.Key, "%s", ce.Msg)
+			}
+			return c.Errorf("conditions", "%v", err)
+		}
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Sensors {
