@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/tallygw/tally/edge/broker"
 	"github.com/tallygw/tally/edge/config"
 	"github.com/tallygw/tally/sensors"
 	"github.com/tallygw/tally/sensors/eseal"
 	"github.com/tallygw/tally/sensors/lines"
 	"github.com/tallygw/tally/sensors/modbus"
+	"github.com/tallygw/tally/sensors/mqtt"
 	"github.com/tallygw/tally/sensors/nmea"
 	"github.com/tallygw/tally/sensors/serial"
 	"github.com/tallygw/tally/sensors/sim"
@@ -17,8 +19,15 @@ import (
 
 // newDriver builds the driver for one configured sensor. Every driver this
 // build knows is listed here, explicitly.
-func newDriver(sc config.Sensor, cfg *config.Config, logger *slog.Logger) (driver, error) {
+func newDriver(sc config.Sensor, b *broker.Broker, logger *slog.Logger) (driver, error) {
 	switch sc.Driver {
+	case "mqtt":
+		mc := *sc.MQTT
+		if sc.EmbeddedBroker() {
+			in := b.Internal()
+			mc.Username, mc.Password = in.Username, in.Password
+		}
+		return mqtt.New(mc, sc.ID, logger)
 	case "nmea", "eseal", "lines":
 		dec, err := LineDecoder(sc)
 		if err != nil {
@@ -36,7 +45,11 @@ func newDriver(sc config.Sensor, cfg *config.Config, logger *slog.Logger) (drive
 			return serial.RunLines(ctx, *sc.Serial, dec, sink, opts, logger)
 		}), nil
 	case "sim":
-		return sim.New(*sc.Sim, logger)
+		v, err := sim.New(*sc.Sim, logger)
+		if err != nil || sc.Publish == nil {
+			return v, err
+		}
+		return &simPublisher{voyage: v, broker: b.Internal(), prefix: sc.Publish.TopicPrefix, clientID: "tally-sim-" + sc.ID, log: logger}, nil
 	case "modbus":
 		mc := *sc.Modbus
 		return driverFunc(func(ctx context.Context, sink sensors.Sink) error {

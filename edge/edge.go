@@ -32,6 +32,7 @@ import (
 
 	"github.com/tallygw/tally/anchor/checkpoint"
 	"github.com/tallygw/tally/anchor/envelope"
+	"github.com/tallygw/tally/edge/broker"
 	"github.com/tallygw/tally/edge/config"
 	"github.com/tallygw/tally/edge/ingest"
 	"github.com/tallygw/tally/edge/keys"
@@ -69,6 +70,7 @@ type System struct {
 
 	drivers map[string]driver // by configured sensor id
 	rules   *rules            // nil without conditions
+	broker  *broker.Broker    // nil without an embedded broker
 
 	mu     sync.Mutex // guards states
 	states map[string]*DriverState
@@ -95,11 +97,18 @@ func New(cfg *config.Config, logger *slog.Logger) (*System, error) {
 		drivers: map[string]driver{}, states: map[string]*DriverState{},
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.Broker != nil {
+		b, err := broker.New(*cfg.Broker, func(n string) string { return n }, logger.With("component", "broker"))
+		if err != nil {
+			return nil, err
+		}
+		s.broker = b
+	}
 	for _, sc := range cfg.Sensors {
 		if !*sc.Enabled {
 			continue
 		}
-		d, err := newDriver(sc, cfg, logger.With("sensor", sc.ID))
+		d, err := newDriver(sc, s.broker, logger.With("sensor", sc.ID))
 		if err != nil {
 			return nil, fmt.Errorf("sensor %s: %w", sc.ID, err)
 		}
@@ -172,6 +181,12 @@ func (s *System) Run(ctx context.Context) error {
 		}()
 	}
 
+	if s.broker != nil {
+		if err := s.broker.Serve(); err != nil {
+			return err
+		}
+		defer s.broker.Close()
+	}
 	drvCtx, drvCancel := context.WithCancel(ctx)
 	defer drvCancel()
 	var drivers errgroup.Group
@@ -239,9 +254,12 @@ func (s *System) Run(ctx context.Context) error {
 	})
 	defer timer.Stop()
 
-	// 1. Stop intake.
+	// 1. Stop intake (the embedded broker after its subscribers).
 	drvCancel()
 	drivers.Wait()
+	if s.broker != nil {
+		s.broker.Close()
+	}
 	// 2 and 3. Commit what is queued and write the final checkpoint.
 	s.pipeline.Close()
 	if err := <-pipeDone; err != nil && runErr == nil {

@@ -7,6 +7,7 @@ package broker
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
@@ -16,6 +17,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -44,6 +46,8 @@ type Broker struct {
 	internal User // the daemon's own subscriber
 	password string
 	log      *slog.Logger
+	closed   sync.Once
+	closeErr error
 }
 
 // Credentials are what a client needs to connect.
@@ -78,7 +82,9 @@ func New(cfg Config, resolve func(string) string, logger *slog.Logger) (*Broker,
 	b := &Broker{internal: User{Username: "tally-internal"}, password: hex.EncodeToString(secret), log: logger}
 	users[b.internal.Username] = []byte(b.password)
 
-	b.srv = mqtt.New(&mqtt.Options{InlineClient: false, Logger: logger.With("component", "broker")})
+	// mochi logs every client disconnect as a warning; keep its errors only.
+	quiet := slog.New(errorsOnly{logger.Handler()})
+	b.srv = mqtt.New(&mqtt.Options{InlineClient: false, Logger: quiet})
 	if err := b.srv.AddHook(&authHook{users: users, anonymousLoopback: cfg.AllowAnonymousLoopback, log: logger}, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
@@ -130,7 +136,10 @@ func (b *Broker) Serve() error {
 }
 
 // Close stops the broker. Safe to call more than once.
-func (b *Broker) Close() error { return b.srv.Close() }
+func (b *Broker) Close() error {
+	b.closed.Do(func() { b.closeErr = b.srv.Close() })
+	return b.closeErr
+}
 
 // Internal returns the credentials of the daemon's own subscriber.
 func (b *Broker) Internal() Credentials {
@@ -182,4 +191,11 @@ func isLoopback(remote string) bool {
 	}
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
+}
+
+// errorsOnly passes on records at level Error and above.
+type errorsOnly struct{ slog.Handler }
+
+func (h errorsOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError && h.Handler.Enabled(ctx, l)
 }

@@ -91,3 +91,11 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestCloseTwice(t *testing.T) {
+	b := start(t, broker.Config{Listen: freeAddr(t), AllowAnonymousLoopback: true})
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+}

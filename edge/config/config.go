@@ -20,11 +20,13 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tallygw/tally/edge/broker"
 	"github.com/tallygw/tally/edge/conditions"
 	"github.com/tallygw/tally/sensors/eseal"
 	"github.com/tallygw/tally/sensors/iso6346"
 	"github.com/tallygw/tally/sensors/lines"
 	"github.com/tallygw/tally/sensors/modbus"
+	"github.com/tallygw/tally/sensors/mqtt"
 	"github.com/tallygw/tally/sensors/serial"
 	"github.com/tallygw/tally/sensors/sim"
 )
@@ -41,6 +43,7 @@ type Config struct {
 	Shutdown   Shutdown           `yaml:"shutdown"`
 	Sensors    []Sensor           `yaml:"sensors"`
 	Conditions *conditions.Config `yaml:"conditions"`
+	Broker     *broker.Config     `yaml:"broker"`
 
 	file  string          // the file it was loaded from
 	lines map[string]int  // key path -> line, for validation errors
@@ -103,7 +106,22 @@ type Sensor struct {
 	Modbus  *modbus.Config `yaml:"modbus"`
 	ESeal   *eseal.Config  `yaml:"eseal"`
 	Lines   *lines.Config  `yaml:"lines"`
+	MQTT    *mqtt.Config   `yaml:"mqtt"`
+	Publish *SimPublish    `yaml:"publish"`
+
+	embedded bool // mqtt.broker was "embedded"
 }
+
+// SimPublish makes the simulator publish its readings over MQTT (to the
+// embedded broker) instead of handing them to the gateway directly, as real
+// MQTT sensors do.
+type SimPublish struct {
+	TopicPrefix string `yaml:"topic_prefix"` // topics <prefix>/<sensor>/<kind>; default "sim"
+}
+
+// EmbeddedBroker reports whether the sensor subscribes to the gateway's own
+// embedded broker (mqtt.broker: embedded).
+func (s Sensor) EmbeddedBroker() bool { return s.embedded }
 
 // NMEASensor configures a GPS receiver.
 type NMEASensor struct {
@@ -113,7 +131,7 @@ type NMEASensor struct {
 }
 
 // Drivers is every sensor driver this build knows.
-var Drivers = []string{"sim", "nmea", "modbus", "eseal", "lines"}
+var Drivers = []string{"sim", "nmea", "modbus", "eseal", "lines", "mqtt"}
 
 // serialDrivers read a serial port and need a serial section.
 var serialDrivers = map[string]bool{"nmea": true, "modbus": true, "eseal": true, "lines": true}
@@ -421,6 +439,15 @@ func (c *Config) SetDefaults() {
 	if c.Shutdown.Timeout == 0 {
 		c.Shutdown.Timeout = Duration(15 * time.Second)
 	}
+	if c.Broker != nil {
+		if c.Broker.Listen == "" {
+			c.Broker.Listen = "127.0.0.1:1883"
+		}
+		for i := range c.Broker.Users {
+			c.Broker.Users[i].PasswordFile = c.near(c.Broker.Users[i].PasswordFile)
+		}
+		c.Broker.TLSCertFile, c.Broker.TLSKeyFile = c.near(c.Broker.TLSCertFile), c.near(c.Broker.TLSKeyFile)
+	}
 	if c.Conditions != nil && c.Conditions.ZonesFile != "" && !filepath.IsAbs(c.Conditions.ZonesFile) {
 		// Relative to the configuration file, like every other file it names.
 		c.Conditions.ZonesFile = filepath.Join(filepath.Dir(c.file), c.Conditions.ZonesFile)
@@ -450,6 +477,21 @@ func (c *Config) SetDefaults() {
 			if s.Modbus != nil && s.Serial != nil {
 				s.Modbus.Baud = s.Serial.Baud
 			}
+		}
+		if s.Driver == "mqtt" && s.MQTT != nil {
+			m := s.MQTT
+			if m.Broker == "embedded" && c.Broker != nil {
+				s.embedded = true
+				m.Broker = "tcp://" + c.Broker.Listen
+			}
+			if m.ClientID == "" {
+				m.ClientID = "tally-" + c.Gateway.ID + "-" + s.ID
+			}
+			m.PasswordFile, m.CAFile, m.CertFile, m.KeyFile = c.near(m.PasswordFile), c.near(m.CAFile), c.near(m.CertFile), c.near(m.KeyFile)
+			m.SetDefaults()
+		}
+		if s.Publish != nil && s.Publish.TopicPrefix == "" {
+			s.Publish.TopicPrefix = "sim"
 		}
 		if s.Driver == "sim" {
 			if s.Sim == nil {
@@ -536,6 +578,9 @@ func (c *Config) Validate() error {
 			return c.Errorf(p+".id", "%q is used by two sensors", s.ID)
 		}
 		seen[s.ID] = true
+		if s.Publish != nil && (s.Driver != "sim" || c.Broker == nil) {
+			return c.Errorf(p+".publish", "is for the sim driver with the gateway's own broker (a top-level broker section)")
+		}
 		switch s.Driver {
 		case "sim":
 			if err := s.Sim.Validate(); err != nil {
@@ -543,6 +588,16 @@ func (c *Config) Validate() error {
 			}
 		case "nmea", "modbus", "eseal", "lines":
 			if err := c.validateSerialSensor(p, s); err != nil {
+				return err
+			}
+		case "mqtt":
+			if s.MQTT == nil {
+				return c.Errorf(p+".mqtt", "is required for driver mqtt: broker and topics")
+			}
+			if s.MQTT.Broker == "embedded" {
+				return c.Errorf(p+".mqtt.broker", "embedded needs the gateway's own broker: add a top-level broker section")
+			}
+			if err := c.sub(p+".mqtt", s.MQTT.Validate()); err != nil {
 				return err
 			}
 		case "":
@@ -568,6 +623,8 @@ func (c *Config) sub(section string, err error) error {
 	case *eseal.ConfigError:
 		key, inner = e.Key, e.Err
 	case *lines.ConfigError:
+		key, inner = e.Key, e.Err
+	case *mqtt.ConfigError:
 		key, inner = e.Key, e.Err
 	}
 	if key == "" {
@@ -611,6 +668,15 @@ func (c *Config) validateSerialSensor(p string, s Sensor) error {
 		}
 	}
 	return nil
+}
+
+// near resolves a file name relative to the configuration file's folder
+// (password, certificate and zone files live next to the config).
+func (c *Config) near(name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(filepath.Dir(c.file), name)
 }
 
 // Path resolves a file name relative to the data directory.

@@ -74,6 +74,9 @@ type Config struct {
 	// dropped). It is read by New and must not be readable by group or
 	// others. Passwords never go into the config file itself.
 	PasswordFile string `yaml:"password_file"`
+	// Password is set by the daemon, never from YAML: the credentials of
+	// its own embedded broker. PasswordFile wins when both are set.
+	Password string `yaml:"-"`
 	// CAFile is a PEM bundle of the CAs that sign the broker's certificate
 	// (TLS brokers only). Empty: the system's roots.
 	CAFile string `yaml:"ca_file"`

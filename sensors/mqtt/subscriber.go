@@ -132,6 +132,7 @@ func New(cfg Config, name string, logger *slog.Logger) (*Subscriber, error) {
 		logger:      logger.With("driver", "mqtt", "broker", cfg.Broker),
 		quarantined: map[string]uint64{},
 	}
+	s.password = cfg.Password
 	if cfg.PasswordFile != "" {
 		p, err := readPasswordFile(cfg.PasswordFile)
 		if err != nil {
