@@ -1,6 +1,11 @@
 package main
 
 import (
+	"path"
+
+	"github.com/tallygw/tally/edge/conditions"
+	"github.com/tallygw/tally/edge/config"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -68,8 +73,9 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "\nThe voyage report of one container from this gateway's signed log: route, temperatures")
 		fmt.Fprintln(stderr, "with cold-chain figures (min, max, mean, MKT, time beyond the limits), seal history,")
 		fmt.Fprintln(stderr, "condition events with their evidence, and checkpoint/anchor coverage. Every reading")
-		fmt.Fprintln(stderr, "is signature-checked. Temperature limits apply to all temperature sensors and come")
-		fmt.Fprintln(stderr, "from --above-c/--below-c until per-sensor temperature rules are in the config.")
+		fmt.Fprintln(stderr, "is signature-checked. Temperature limits come from the config's temperature rules")
+		fmt.Fprintln(stderr, "(conditions.rules of type temperature, by sensor); --above-c/--below-c override them")
+		fmt.Fprintln(stderr, "for every temperature sensor.")
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
@@ -105,6 +111,7 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Container: *container, GatewayContainer: cfg.Gateway.Container,
 		From: from.t, To: to.t,
 		DefaultLimit: report.Limit{AboveC: above.v, BelowC: below.v},
+		LimitFor:     ruleLimits(cfg, above.v != nil || below.v != nil),
 	})
 	if err != nil {
 		return err
@@ -141,4 +148,33 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			*format, *container, *out, rep.Readings, len(rep.Events), rep.Coverage.Detail)
 	}
 	return nil
+}
+
+// ruleLimits returns the limits of the config's temperature rules by
+// sensor, or nil when the command line overrides them.
+func ruleLimits(cfg *config.Config, overridden bool) func(string) (report.Limit, bool) {
+	if overridden || cfg.Conditions == nil {
+		return nil
+	}
+	return func(sensor string) (report.Limit, bool) {
+		var lim report.Limit
+		found := false
+		for _, r := range cfg.Conditions.Rules {
+			if r.Type != conditions.TypeTemperature {
+				continue
+			}
+			for _, pat := range r.Sensors {
+				if ok, _ := path.Match(pat, sensor); ok {
+					if r.AboveC != nil {
+						lim.AboveC = r.AboveC
+					}
+					if r.BelowC != nil {
+						lim.BelowC = r.BelowC
+					}
+					found = true
+				}
+			}
+		}
+		return lim, found
+	}
 }

@@ -52,6 +52,12 @@ sensors:
         start: 0.6
         duration: 24h
         peak_c: 8
+conditions:
+  zones:
+    - {name: Rotterdam, circle: {lat: 51.96, lon: 4.05, radius_m: 15000}}
+  rules:
+    - {name: reefer-too-warm, type: temperature, sensors: [voyage-reefer], above_c: -15, duration: 2h, max_gap: 12h}
+    - {name: seal-opened, type: seal, sensors: [voyage-seal], allowed_zones: [Rotterdam], position_sensors: [voyage-gps], max_position_age: 24h}
 `, freePort(t))
 	if err := os.WriteFile(cfg, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
@@ -60,7 +66,8 @@ sensors:
 	mustTally(t, "run", "--config", cfg, "--data", dir, "--for", "4s")
 
 	// JSON.
-	js := mustTally(t, "report", "--config", cfg, "--data", dir, "--format", "json", "--above-c", "-15")
+	// The limit comes from the temperature rule of the config.
+	js := mustTally(t, "report", "--config", cfg, "--data", dir, "--format", "json")
 	var rep struct {
 		Container string `json:"container"`
 		Readings  int64  `json:"readings"`
@@ -82,7 +89,10 @@ sensors:
 		Seals []struct {
 			State string `json:"state"`
 		} `json:"seals"`
-		Events   []json.RawMessage `json:"events"`
+		Events []struct {
+			Seq  int64  `json:"seq"`
+			Kind string `json:"kind"`
+		} `json:"events"`
 		Coverage struct {
 			Covered bool `json:"covered"`
 			Anchor  struct {
@@ -108,6 +118,19 @@ sensors:
 	}
 	if !rep.Coverage.Covered || rep.Coverage.Anchor.Status != "not anchored: no ledger receipt yet" {
 		t.Fatalf("coverage after shutdown: %+v", rep.Coverage)
+	}
+	// The rules fired; every event verifies like any other reading.
+	kinds := map[string]int{}
+	for _, ev := range rep.Events {
+		kinds[ev.Kind]++
+		b := filepath.Join(dir, fmt.Sprintf("event-%d.json", ev.Seq))
+		mustTally(t, "export", "--config", cfg, "--data", dir, "--seq", fmt.Sprint(ev.Seq), "--out", b)
+		if v := mustTally(t, "verify", b); !strings.Contains(v, "bundle verified") {
+			t.Fatalf("event %d (%s) does not verify:\n%s", ev.Seq, ev.Kind, v)
+		}
+	}
+	if kinds["temperature_excursion"] != 1 || kinds["seal_change"] != 2 || kinds["seal_breach"] != 0 {
+		t.Fatalf("events by kind %v: want one excursion, two seal changes (sealed, opened in Rotterdam), no breach", kinds)
 	}
 
 	// HTML, into the artifacts directory.

@@ -60,6 +60,9 @@ type Options struct {
 	From, To time.Time
 	// Limits are per temperature sensor id.
 	Limits map[string]Limit
+	// LimitFor, when set, gives the limits of a sensor not in Limits (the
+	// daemon's temperature rules).
+	LimitFor func(sensor string) (Limit, bool)
 	// DefaultLimit applies to every temperature sensor with no entry in
 	// Limits.
 	DefaultLimit Limit
@@ -447,6 +450,9 @@ func (b *builder) finish() {
 			return byTime(s.Points[i].Time, s.Points[j].Time, s.Points[i].Seq, s.Points[j].Seq) < 0
 		})
 		lim, ok := b.opts.Limits[id]
+		if !ok && b.opts.LimitFor != nil {
+			lim, ok = b.opts.LimitFor(id)
+		}
 		if !ok {
 			lim = b.opts.DefaultLimit
 		}
