@@ -16,6 +16,7 @@ import (
 	"github.com/tallygw/tally/edge/audit"
 	"github.com/tallygw/tally/edge/config"
 	"github.com/tallygw/tally/edge/keys"
+	"github.com/tallygw/tally/edge/report"
 )
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -125,6 +126,26 @@ wait:
 			return fmt.Errorf("verify reading %d: %w", seq, err)
 		}
 		say("verify: reading %d verified (%s)", seq, path)
+	}
+	if cfg.Gateway.Container != "" {
+		vr, err := report.Build(ctx, st, pub.Ed25519, cfg.Gateway.ID, report.Options{
+			Container: cfg.Gateway.Container, GatewayContainer: cfg.Gateway.Container, LimitFor: ruleLimits(cfg, false)})
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		page := filepath.Join(c.data, "report.html")
+		f, err := os.Create(page)
+		if err != nil {
+			return err
+		}
+		if err := vr.HTML(f); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		say("report: %d condition events signed; voyage report for %s in %s (open it in a browser)", len(vr.Events), cfg.Gateway.Container, page)
 	}
 	say("done. Try: tally verify --keys %s %s", idPath, filepath.Join(c.data, fmt.Sprintf("bundle-%d.json", rep.Readings-1)))
 	return nil
