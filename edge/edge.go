@@ -8,8 +8,9 @@
 //     them to return;
 //  2. commit: the pipeline stops taking readings and commits what is queued;
 //  3. final checkpoint: the pipeline signs a checkpoint covering every reading;
-//  4. stop the HTTP server;
-//  5. close the store.
+//  4. give the uplink a second to forward the final checkpoint, then stop it;
+//  5. stop the HTTP server;
+//  6. close the store.
 //
 // If the deadline passes during 1–3, readings still queued are refused (they
 // were never acknowledged) and the store is closed cleanly.
@@ -37,6 +38,7 @@ import (
 	"github.com/tallygw/tally/edge/ingest"
 	"github.com/tallygw/tally/edge/keys"
 	"github.com/tallygw/tally/edge/store"
+	"github.com/tallygw/tally/edge/uplink"
 	"github.com/tallygw/tally/sensors"
 )
 
@@ -71,6 +73,7 @@ type System struct {
 	drivers map[string]driver // by configured sensor id
 	rules   *rules            // nil without conditions
 	broker  *broker.Broker    // nil without an embedded broker
+	uplink  *uplink.Uplink    // nil without an upstream broker
 
 	mu     sync.Mutex // guards states
 	states map[string]*DriverState
@@ -128,6 +131,13 @@ func New(cfg *config.Config, logger *slog.Logger) (*System, error) {
 		CheckpointMax:      cfg.Checkpoint.MaxReadings,
 		DiskBudget:         cfg.Store.DiskBudgetMB << 20,
 	}, st, envSigner, cpSigner, logger.With("component", "ingest"), s.reg)
+	if cfg.Uplink != nil {
+		s.uplink, err = uplink.New(*cfg.Uplink, cfg.Gateway.ID, st, logger.With("component", "uplink"))
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	if cfg.Conditions != nil {
 		s.rules, err = newRules(*cfg.Conditions, st, s.pipeline, logger.With("component", "conditions"))
 		if err != nil {
@@ -206,6 +216,19 @@ func (s *System) Run(ctx context.Context) error {
 		})
 	}
 
+	upCtx, upCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer upCancel()
+	upDone := make(chan struct{})
+	if s.uplink != nil {
+		go func() {
+			defer close(upDone)
+			if err := s.uplink.Run(upCtx); err != nil {
+				log.Error("uplink stopped; readings stay in the store", "err", err)
+			}
+		}()
+	} else {
+		close(upDone)
+	}
 	if s.rules != nil {
 		// The rules append events through the pipeline: they stop with intake.
 		drivers.Go(func() error {
@@ -254,18 +277,24 @@ func (s *System) Run(ctx context.Context) error {
 	})
 	defer timer.Stop()
 
-	// 1. Stop intake (the embedded broker after its subscribers).
+	// 1. Stop intake.
 	drvCancel()
 	drivers.Wait()
-	if s.broker != nil {
-		s.broker.Close()
-	}
 	// 2 and 3. Commit what is queued and write the final checkpoint.
 	s.pipeline.Close()
 	if err := <-pipeDone; err != nil && runErr == nil {
 		runErr = fmt.Errorf("ingest: %w", err)
 	}
-	// 4. Stop the HTTP server.
+	// 4. The uplink gets the final checkpoint out if the broker is there,
+	// then stops (it waits briefly for outstanding acknowledgements).
+	if s.uplink != nil {
+		time.AfterFunc(time.Second, upCancel)
+	}
+	<-upDone
+	if s.broker != nil {
+		s.broker.Close() // after its subscribers and the uplink (which may use it)
+	}
+	// 5. Stop the HTTP server.
 	if srv != nil {
 		shCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		srv.Shutdown(shCtx)
@@ -273,7 +302,7 @@ func (s *System) Run(ctx context.Context) error {
 	}
 	st := s.pipeline.Status()
 	log.Info("stopped", "log_size", st.Size, "checkpoint_size", st.CheckpointSize)
-	// 5. The deferred Close closes the store.
+	// 6. The deferred Close closes the store.
 	return runErr
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tallygw/tally/edge/ingest"
 	"github.com/tallygw/tally/edge/store"
+	"github.com/tallygw/tally/edge/uplink"
 )
 
 // Status is the JSON document served at /api/status.
@@ -26,6 +27,7 @@ type Status struct {
 	Sensors    []SensorStatus      `json:"sensors"`
 	Quarantine []store.Quarantined `json:"quarantine_recent"`
 	Disk       Disk                `json:"disk"`
+	Uplink     *uplink.Status      `json:"uplink,omitempty"`
 }
 
 // SensorStatus is one sensor's counters and last reading.
@@ -89,6 +91,10 @@ func (s *System) Status(ctx context.Context) (*Status, error) {
 	var fs unix.Statfs_t
 	if unix.Statfs(s.cfg.DataDir, &fs) == nil {
 		st.Disk.FreeBytes = int64(fs.Bavail) * int64(fs.Bsize)
+	}
+	if s.uplink != nil {
+		us := s.uplink.Status()
+		st.Uplink = &us
 	}
 	for _, ss := range sensorStats {
 		out := SensorStatus{SensorStats: ss}

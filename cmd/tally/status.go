@@ -64,6 +64,17 @@ func printStatus(w io.Writer, st *edge.Status) {
 		fmt.Fprintf(w, "LAST ERROR: %s\n", l.LastError)
 	}
 	fmt.Fprintf(w, "disk:     database %s in %s, %s free\n", bytesHuman(st.Disk.DBBytes), st.Disk.DataDir, bytesHuman(st.Disk.FreeBytes))
+	if u := st.Uplink; u != nil {
+		state := "connected"
+		if !u.Connected {
+			state = "DISCONNECTED"
+		}
+		fmt.Fprintf(w, "uplink:   %s to %s; forwarded up to seq %d, backlog %d readings", state, u.Broker, u.Cursor, u.Backlog)
+		if u.LastError != "" {
+			fmt.Fprintf(w, "; last error: %s", u.LastError)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintln(w, "drivers:")
 	for _, d := range st.Drivers {
 		fmt.Fprintf(w, "  %-16s %-8s %s", d.ID, d.Driver, d.State)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tallygw/tally/edge/broker"
 	"github.com/tallygw/tally/edge/conditions"
+	"github.com/tallygw/tally/edge/uplink"
 	"github.com/tallygw/tally/sensors/eseal"
 	"github.com/tallygw/tally/sensors/iso6346"
 	"github.com/tallygw/tally/sensors/lines"
@@ -44,6 +45,7 @@ type Config struct {
 	Sensors    []Sensor           `yaml:"sensors"`
 	Conditions *conditions.Config `yaml:"conditions"`
 	Broker     *broker.Config     `yaml:"broker"`
+	Uplink     *uplink.Config     `yaml:"uplink"`
 
 	file  string          // the file it was loaded from
 	lines map[string]int  // key path -> line, for validation errors
@@ -448,6 +450,10 @@ func (c *Config) SetDefaults() {
 		}
 		c.Broker.TLSCertFile, c.Broker.TLSKeyFile = c.near(c.Broker.TLSCertFile), c.near(c.Broker.TLSKeyFile)
 	}
+	if u := c.Uplink; u != nil {
+		u.PasswordFile, u.CAFile, u.CertFile, u.KeyFile = c.near(u.PasswordFile), c.near(u.CAFile), c.near(u.CertFile), c.near(u.KeyFile)
+		u.SetDefaults(c.Gateway.ID)
+	}
 	if c.Conditions != nil && c.Conditions.ZonesFile != "" && !filepath.IsAbs(c.Conditions.ZonesFile) {
 		// Relative to the configuration file, like every other file it names.
 		c.Conditions.ZonesFile = filepath.Join(filepath.Dir(c.file), c.Conditions.ZonesFile)
@@ -556,6 +562,11 @@ func (c *Config) Validate() error {
 	if c.Shutdown.Timeout.D() < time.Second {
 		return c.Errorf("shutdown.timeout", "%s is too short: at least 1s", c.Shutdown.Timeout.D())
 	}
+	if c.Uplink != nil {
+		if err := c.sub("uplink", c.Uplink.Validate()); err != nil {
+			return err
+		}
+	}
 	if c.Conditions != nil {
 		if err := c.Conditions.Validate(); err != nil {
 			var ce *conditions.ConfigError
@@ -625,6 +636,8 @@ func (c *Config) sub(section string, err error) error {
 	case *lines.ConfigError:
 		key, inner = e.Key, e.Err
 	case *mqtt.ConfigError:
+		key, inner = e.Key, e.Err
+	case *uplink.ConfigError:
 		key, inner = e.Key, e.Err
 	}
 	if key == "" {

@@ -1,7 +1,6 @@
 package uplink
 
 import (
-	"runtime"
 	"bytes"
 	"context"
 	"fmt"
@@ -371,9 +370,6 @@ func waitUpstream(t testing.TB, c *checker, up *upstream, size int64, withCheckp
 			return v
 		}
 		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<22)
-			n := runtime.Stack(buf, true)
-			os.WriteFile("/tmp/uplink-stacks.txt", buf[:n], 0o644)
 			t.Fatalf("upstream has %d of %d readings, last checkpoint %d, after %v", v.readings, size, v.lastCheckpoint, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -329,7 +329,7 @@ func (u *Uplink) newRun() *run {
 	r.feed = &feed{
 		readings: u.st.Readings,
 		batch:    max(minBatch, 2*u.cfg.MaxInflight),
-		next:     saved[kindReading],
+		next:     r.conf[kindReading],
 		followers: []follower{
 			newCheckpointFollower(r.conf[kindCheckpoint], u.scanCP, u.st.LatestCheckpoint),
 		},
@@ -405,7 +405,7 @@ func (r *run) connect(ctx context.Context) error {
 func (r *run) logConnectError(err error, retry time.Duration) {
 	var ce *ConnectError
 	if errors.As(err, &ce) && ce.Refused() {
-		r.u.logger.Error("uplink: broker refused the connection", "broker", r.u.broker, "connack", ce.Code, "reason", ce.Reason,
+		r.u.logger.Error("uplink broker refused the connection", "broker", r.u.broker, "connack", ce.Code, "reason", ce.Reason,
 			"check", ce.Hint, "retry_in", retry.Round(time.Millisecond))
 		return
 	}
@@ -413,7 +413,7 @@ func (r *run) logConnectError(err error, retry time.Duration) {
 	if errors.As(err, &ce) {
 		hint = ce.Hint
 	}
-	r.u.logger.Warn("uplink: cannot connect to broker; readings stay in the store", "broker", r.u.broker, "err", err,
+	r.u.logger.Warn("uplink cannot connect to the broker; readings stay in the store", "broker", r.u.broker, "err", err,
 		"check", hint, "retry_in", retry.Round(time.Millisecond))
 }
 
@@ -557,7 +557,19 @@ func (r *run) publishNext(now time.Time) error {
 	if !r.client.IsConnectionOpen() {
 		return errors.New("connection closed")
 	}
-	f.tok = r.client.Publish(r.u.topics[f.kind], 1, false, f.payload)
+	// Publish hands the packet to paho's writer and normally returns at
+	// once, but when the connection dies between its status check and the
+	// hand-off it blocks for the write timeout (30 s). Call it aside, so
+	// the loss is noticed at once; the packet, if it is ever handed over,
+	// goes to the dead connection, and the item is published again.
+	c, topic, payload := r.client, r.u.topics[f.kind], f.payload
+	res := make(chan mqtt.Token, 1)
+	go func() { res <- c.Publish(topic, 1, false, payload) }()
+	select {
+	case f.tok = <-res:
+	case err := <-r.lost:
+		return fmt.Errorf("connection lost: %w", err)
+	}
 	f.sent = now
 	f.sends++
 	again := f.sends > 1
