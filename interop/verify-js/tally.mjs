@@ -464,8 +464,18 @@ export function verifyBundle(bundle, { pinned = null } = {}) {
   run('format', [], () => {
     if (bundle === null || typeof bundle !== 'object' || Array.isArray(bundle)) fail('bundle is not a JSON object');
     if (bundle.format !== BUNDLE_FORMAT) fail(`format is ${JSON.stringify(bundle.format)}, want ${JSON.stringify(BUNDLE_FORMAT)}`);
-    for (const m of ['origin', 'seq', 'envelope', 'tree_size', 'inclusion_proof', 'checkpoint', 'keys', 'anchor']) {
+    const members = ['format', 'origin', 'seq', 'envelope', 'tree_size', 'inclusion_proof', 'checkpoint', 'keys', 'anchor'];
+    for (const m of members) {
       if (!(m in bundle)) fail(`bundle lacks member ${m}`);
+    }
+    // FORMATS.md §5: every member is required and unknown members are rejected.
+    for (const m of Object.keys(bundle)) {
+      if (!members.includes(m)) fail(`bundle has an unknown member ${m}`);
+    }
+    if (bundle.keys !== null && typeof bundle.keys === 'object') {
+      for (const m of Object.keys(bundle.keys)) {
+        if (!['ed25519', 'mldsa65', 'note_key'].includes(m)) fail(`keys has an unknown member ${m}`);
+      }
     }
     if (typeof bundle.origin !== 'string') fail('origin is not a string');
     st.gw = gatewayOfOrigin(bundle.origin);
