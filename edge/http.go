@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sys/unix"
 
+	"github.com/tallygw/tally/edge/broker"
 	"github.com/tallygw/tally/edge/ingest"
 	"github.com/tallygw/tally/edge/store"
 	"github.com/tallygw/tally/edge/uplink"
@@ -28,6 +29,7 @@ type Status struct {
 	Quarantine []store.Quarantined `json:"quarantine_recent"`
 	Disk       Disk                `json:"disk"`
 	Uplink     *uplink.Status      `json:"uplink,omitempty"`
+	Broker     *broker.Status      `json:"broker,omitempty"`
 }
 
 // SensorStatus is one sensor's counters and last reading.
@@ -91,6 +93,10 @@ func (s *System) Status(ctx context.Context) (*Status, error) {
 	var fs unix.Statfs_t
 	if unix.Statfs(s.cfg.DataDir, &fs) == nil {
 		st.Disk.FreeBytes = int64(fs.Bavail) * int64(fs.Bsize)
+	}
+	if s.broker != nil {
+		bs := s.broker.Status()
+		st.Broker = &bs
 	}
 	if s.uplink != nil {
 		us := s.uplink.Status()

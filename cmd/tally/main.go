@@ -61,6 +61,7 @@ func commands() []command {
 		{"decode", "decode a capture file offline: one JSON reading per line", cmdDecode},
 		{"audit", "re-verify the whole store: signatures, tree hashes, checkpoints", cmdAudit},
 		{"report", "voyage report for a container: route, temperatures, seals, events, MKT, coverage (JSON or HTML)", cmdReport},
+		{"bench", "end-to-end MQTT throughput and latency against a real broker, with a bare-consumer baseline", cmdBench},
 	}
 }
 

@@ -75,6 +75,13 @@ func printStatus(w io.Writer, st *edge.Status) {
 		}
 		fmt.Fprintln(w)
 	}
+	if b := st.Broker; b != nil {
+		fmt.Fprintf(w, "broker:   embedded at %s, %d clients", b.URL, b.Clients)
+		if b.Dropped > 0 {
+			fmt.Fprintf(w, "; DROPPED %d QoS 1/2 messages (a subscriber fell more than 65535 messages behind)", b.Dropped)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintln(w, "drivers:")
 	for _, d := range st.Drivers {
 		fmt.Fprintf(w, "  %-16s %-8s %s", d.ID, d.Driver, d.State)

@@ -42,6 +42,7 @@ func (r *run) baseline(ctx context.Context) (Baseline, error) {
 		MsgsPerS:    float64(w.inWindow) / r.o.Duration.Seconds(),
 		Received:    distinct(),
 		Redelivered: redelivered.Load(),
+		BacklogPerS: w.backlogRate,
 		CPU:         w.cpu,
 	}
 	if b.Received < b.Publishing.Published {

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"time"
 
@@ -49,6 +50,9 @@ type Options struct {
 	// what is queued for it; the rest is reported as not consumed.
 	Drain time.Duration
 	QoS   int
+	// Dir is where the gateway's temporary data directory is made (its
+	// disk's fsync is part of every commit); empty: os.TempDir().
+	Dir string
 	// PublisherCommand, when set, runs the publishers in a child process:
 	// the command must serve ServePublisher (tally bench --publish-only).
 	// The gateway's resident memory and CPU profile are then its own.
@@ -74,6 +78,7 @@ type Result struct {
 	DurationSeconds    float64   `json:"duration_s"`
 	DrainSeconds       float64   `json:"drain_s"`
 	SubscriberInflight int       `json:"subscriber_max_inflight"` // tally's mqtt max_inflight
+	DataDir            string    `json:"data_dir"`                // where the gateway's temporary data directory was made
 	CPUs               int       `json:"cpus"`
 	LoadStart          []float64 `json:"load_start"` // 1, 5, 15 min load averages before the run
 	LoadEnd            []float64 `json:"load_end"`
@@ -81,6 +86,9 @@ type Result struct {
 	Tally              Tally     `json:"tally"`
 	// Ratio is the gateway's readings/s over the bare consumer's messages/s.
 	Ratio float64 `json:"ratio"`
+	// BrokerLog is what mosquitto logged (errors and warnings, such as
+	// messages it dropped), at most 4 KiB; empty when it said nothing.
+	BrokerLog string `json:"broker_log,omitempty"`
 }
 
 // Publishing is what the publishers of one phase did.
@@ -98,6 +106,11 @@ type CPU struct {
 	ThisProcess float64  `json:"this_process"` // the consumer; with it the embedded broker and in-process publishers
 	Publishers  *float64 `json:"publishers,omitempty"`
 	Broker      *float64 `json:"broker,omitempty"` // mosquitto
+	// Machine is every CPU's busy time, all processes; Others is what is
+	// left of it once the bench's own processes are taken out: other work
+	// competing for the same cores.
+	Machine float64  `json:"machine"`
+	Others  *float64 `json:"others,omitempty"`
 }
 
 // Baseline is the bare paho consumer's phase.
@@ -108,7 +121,10 @@ type Baseline struct {
 	Received    uint64     `json:"received"` // by the end of the drain period
 	Redelivered uint64     `json:"redelivered"`
 	NotReceived uint64     `json:"not_received"` // published, not received by the end
-	CPU         CPU        `json:"cpu_cores"`
+	// BacklogPerS is the rate during the drain period when the consumer
+	// had a backlog all through it (publishers idle); 0 when it caught up.
+	BacklogPerS float64 `json:"backlog_msgs_per_s"`
+	CPU         CPU     `json:"cpu_cores"`
 }
 
 // Tally is the gateway's phase.
@@ -121,6 +137,9 @@ type Tally struct {
 	Refused      uint64     `json:"refused"`
 	Quarantined  uint64     `json:"quarantined"`
 	NotAccepted  uint64     `json:"not_accepted"` // published, not accepted by the end
+	// BacklogPerS is the rate during the drain period when the gateway had
+	// a backlog all through it (publishers idle); 0 when it caught up.
+	BacklogPerS float64 `json:"backlog_readings_per_s"`
 	// Stored is the log size found in the database after the gateway shut
 	// down; PipelineAccepted the pipeline's own count. Both must equal
 	// Accepted.
@@ -150,12 +169,11 @@ type Memory struct {
 
 // run is one bench run.
 type run struct {
-	o      Options
-	log    *slog.Logger
-	br     *runningBroker
-	id     string
-	say    func(format string, args ...any)
-	result *Result
+	o   Options
+	log *slog.Logger
+	br  *runningBroker
+	id  string
+	say func(format string, args ...any)
 }
 
 // Run runs the baseline phase, then the gateway phase, and returns what
@@ -196,13 +214,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		DurationSeconds: o.Duration.Seconds(), DrainSeconds: o.Drain.Seconds(),
 		SubscriberInflight: mqtt.DefaultMaxInflight, CPUs: runtime.NumCPU(), LoadStart: loadAvg(),
 	}
+	if res.DataDir = o.Dir; res.DataDir == "" {
+		res.DataDir = os.TempDir()
+	}
 	if br.kind == "mosquitto" {
 		res.BrokerMaxInflight = mqtt.DefaultMaxInflight
 	}
 	if len(o.PublisherCommand) > 0 {
 		res.PublisherProcess = "child"
 	}
-	r.result = res
 	rate := "flat out"
 	if o.Rate > 0 {
 		rate = fmt.Sprintf("%g msg/s", o.Rate)
@@ -220,6 +240,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	r.say("tally: %.0f readings/s", res.Tally.ReadingsPerS)
 	res.LoadEnd = loadAvg()
+	if br.log != nil {
+		res.BrokerLog = clip(br.log(), 4<<10)
+	}
 	if res.Baseline.MsgsPerS > 0 {
 		res.Ratio = res.Tally.ReadingsPerS / res.Baseline.MsgsPerS
 	}
@@ -248,6 +271,10 @@ type window struct {
 	pub      PublishResult
 	inWindow uint64 // consumed by the end of the publishing window
 	cpu      CPU
+	// backlogRate is the consumption rate during the drain period when a
+	// backlog lasted all of it: the consumer alone, publishers idle. 0
+	// when the consumer caught up.
+	backlogRate float64
 }
 
 // hooks run at the start and at the end of the publishing window.
@@ -288,6 +315,7 @@ func (r *run) drive(ctx context.Context, phase string, consumed func() uint64, h
 	}
 	self0, _ := cpuTime("self")
 	broker0 := r.brokerCPU()
+	machine0, _ := machineBusy()
 	if h.start != nil {
 		h.start()
 	}
@@ -301,7 +329,9 @@ func (r *run) drive(ctx context.Context, phase string, consumed func() uint64, h
 		h.end()
 	}
 	self1, _ := cpuTime("self")
+	machine1, _ := machineBusy()
 	w.cpu.ThisProcess = (self1 - self0).Seconds() / o.Duration.Seconds()
+	w.cpu.Machine = (machine1 - machine0).Seconds() / o.Duration.Seconds()
 	if broker0 >= 0 {
 		if b := r.brokerCPU(); b >= 0 {
 			c := (b - broker0).Seconds() / o.Duration.Seconds()
@@ -331,10 +361,24 @@ func (r *run) drive(ctx context.Context, phase string, consumed func() uint64, h
 		c := out.res.CPU.Seconds() / o.Duration.Seconds()
 		w.cpu.Publishers = &c
 	}
+	if w.cpu.Broker != nil || r.br.kind == "embedded" {
+		others := w.cpu.Machine - w.cpu.ThisProcess
+		if w.cpu.Publishers != nil {
+			others -= *w.cpu.Publishers
+		}
+		if w.cpu.Broker != nil {
+			others -= *w.cpu.Broker
+		}
+		others = max(0, others)
+		w.cpu.Others = &others
+	}
 	for consumed() < w.pub.Confirmed && time.Now().Before(drainEnd) {
 		if !sleepCtx(ctx, 5*time.Millisecond) {
 			return w, ctx.Err()
 		}
+	}
+	if n := consumed(); n < w.pub.Confirmed && o.Drain > 0 {
+		w.backlogRate = float64(n-w.inWindow) / time.Since(windowEnd).Seconds()
 	}
 	return w, nil
 }
@@ -415,4 +459,12 @@ func subscribeSession(url, clientID, filter string, qos byte, handler paho.Messa
 		return nil, fmt.Errorf("subscribe %s to %s: the broker granted QoS %d, not %d", clientID, filter, q, qos)
 	}
 	return c, nil
+}
+
+// clip cuts s to at most n bytes, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -30,7 +30,7 @@ type runningBroker struct {
 	kind    string // mosquitto, embedded, url
 	url     string
 	version string
-	pid     int          // the mosquitto process, for its CPU time; 0 otherwise
+	pid     int           // the mosquitto process, for its CPU time; 0 otherwise
 	log     func() string // what the broker logged, for errors; nil when unknown
 	close   func() error
 }

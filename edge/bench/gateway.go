@@ -47,7 +47,7 @@ sensors:
 // gateway runs the gateway phase.
 func (r *run) gateway(ctx context.Context) (Tally, error) {
 	phase := "tally"
-	dir, err := os.MkdirTemp("", "tally-bench-")
+	dir, err := os.MkdirTemp(r.o.Dir, "tally-bench-")
 	if err != nil {
 		return Tally{}, err
 	}
@@ -137,17 +137,22 @@ func (r *run) gateway(ctx context.Context) (Tally, error) {
 	mem.Idle = mib(idle.RSS)
 	peakReset := resetPeak() == nil
 	var profErr error
+	profiling := false
+	stopProfile := func() {
+		if profiling {
+			pprof.StopCPUProfile()
+			profiling = false
+		}
+	}
+	defer stopProfile()
 	h := hooks{
 		start: func() {
 			if r.o.CPUProfile != nil {
 				profErr = pprof.StartCPUProfile(r.o.CPUProfile)
+				profiling = profErr == nil
 			}
 		},
-		end: func() {
-			if r.o.CPUProfile != nil && profErr == nil {
-				pprof.StopCPUProfile()
-			}
-		},
+		end: stopProfile,
 	}
 	w, err := r.drive(ctx, phase, sink.accepted.Load, h)
 	if err != nil {
@@ -184,6 +189,7 @@ func (r *run) gateway(ctx context.Context) (Tally, error) {
 		Duplicates:       sink.duplicates.Load(),
 		Refused:          sink.refused.Load(),
 		Quarantined:      sink.quarantined.Load(),
+		BacklogPerS:      w.backlogRate,
 		PipelineAccepted: sys.Pipeline().Status().Accepted,
 		Memory:           mem,
 		CPU:              w.cpu,
@@ -295,4 +301,3 @@ func (s *timingSink) latency() Latency {
 }
 
 var _ sensors.AsyncSink = (*timingSink)(nil)
-

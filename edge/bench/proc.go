@@ -110,3 +110,30 @@ func loadAvg() []float64 {
 	}
 	return out
 }
+
+// machineBusy is the CPU time all CPUs spent busy so far (user, nice,
+// system, irq, softirq, steal: everything but idle and iowait), from the
+// first line of /proc/stat, in clock ticks of 10 ms.
+func machineBusy() (time.Duration, error) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("machine cpu time: %w", err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0, fmt.Errorf("machine cpu time: /proc/stat starts with %q", line)
+	}
+	var ticks int64
+	for i, s := range fields[1:9] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("machine cpu time: /proc/stat: %q", s)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}

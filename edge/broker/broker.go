@@ -18,6 +18,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -82,9 +83,16 @@ func New(cfg Config, resolve func(string) string, logger *slog.Logger) (*Broker,
 	b := &Broker{internal: User{Username: "tally-internal"}, password: hex.EncodeToString(secret), log: logger}
 	users[b.internal.Username] = []byte(b.password)
 
-	// mochi logs every client disconnect as a warning; keep its errors only.
-	quiet := slog.New(errorsOnly{logger.Handler()})
-	b.srv = mqtt.New(&mqtt.Options{InlineClient: false, Logger: quiet})
+	// mochi keeps QoS 1/2 messages for a subscriber only up to its in-flight
+	// limit and drops the rest: raise it to the protocol's maximum (65535
+	// packet ids) and count drops (Dropped, status) — a subscriber that
+	// stalls for longer loses messages the publishers were told were
+	// delivered. Use mosquitto with persistence where that matters.
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumInflight = 65535
+	caps.MaximumClientWritesPending = 1 << 16
+	quiet := slog.New(noDisconnectNoise{logger.Handler()})
+	b.srv = mqtt.New(&mqtt.Options{InlineClient: false, Logger: quiet, Capabilities: caps})
 	if err := b.srv.AddHook(&authHook{users: users, anonymousLoopback: cfg.AllowAnonymousLoopback, log: logger}, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
@@ -146,6 +154,18 @@ func (b *Broker) Internal() Credentials {
 	return Credentials{URL: b.addr, Username: b.internal.Username, Password: b.password}
 }
 
+// Status is the embedded broker's part of the status page.
+type Status struct {
+	URL     string `json:"url"`
+	Clients int64  `json:"clients"`
+	Dropped int64  `json:"dropped_total"` // QoS 1/2 messages dropped: a subscriber's in-flight limit was reached
+}
+
+// Status returns the broker's counters.
+func (b *Broker) Status() Status {
+	return Status{URL: b.addr, Clients: atomic.LoadInt64(&b.srv.Info.ClientsConnected), Dropped: atomic.LoadInt64(&b.srv.Info.InflightDropped)}
+}
+
 // URL is the broker's address for clients, e.g. tcp://127.0.0.1:1883.
 func (b *Broker) URL() string { return b.addr }
 
@@ -193,12 +213,24 @@ func isLoopback(remote string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// errorsOnly passes on records at level Error and above.
-type errorsOnly struct{ slog.Handler }
+// noDisconnectNoise passes on mochi's warnings and errors except the
+// message-less warning it logs for every client that disconnects.
+type noDisconnectNoise struct{ slog.Handler }
 
-func (h errorsOnly) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelError && h.Handler.Enabled(ctx, l)
+func (h noDisconnectNoise) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
 }
 
-func (h errorsOnly) WithAttrs(a []slog.Attr) slog.Handler { return errorsOnly{h.Handler.WithAttrs(a)} }
-func (h errorsOnly) WithGroup(n string) slog.Handler      { return errorsOnly{h.Handler.WithGroup(n)} }
+func (h noDisconnectNoise) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "" && r.Level < slog.LevelError {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h noDisconnectNoise) WithAttrs(a []slog.Attr) slog.Handler {
+	return noDisconnectNoise{h.Handler.WithAttrs(a)}
+}
+func (h noDisconnectNoise) WithGroup(n string) slog.Handler {
+	return noDisconnectNoise{h.Handler.WithGroup(n)}
+}

@@ -78,6 +78,7 @@ type Store struct {
 	size int64      // committed tree size (number of readings)
 
 	quarantineMax int
+	hasMsg        *sql.Stmt // prepared once: the duplicate check runs for every reading with an id
 }
 
 // Options tune a Store.
@@ -107,6 +108,10 @@ func Open(path, origin string, opts Options) (*Store, error) {
 	if err := s.migrate(origin); err != nil {
 		w.Close()
 		return nil, err
+	}
+	if s.hasMsg, err = w.Prepare(`SELECT 1 FROM readings WHERE sensor = ? AND msg_id = ?`); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	r, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000&_query_only=1")
 	if err != nil {
@@ -173,6 +178,10 @@ func (s *Store) migrate(origin string) error {
 // Close closes the database. It is safe to call more than once.
 func (s *Store) Close() error {
 	var errs []error
+	if s.hasMsg != nil {
+		s.hasMsg.Close()
+		s.hasMsg = nil
+	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 		s.r = nil
@@ -336,7 +345,7 @@ func (s *Store) append(ctx context.Context, batch []Entry, closeGaps bool) error
 // HasMsgID reports whether sensor already has a reading with msgID.
 func (s *Store) HasMsgID(ctx context.Context, sensor, msgID string) (bool, error) {
 	var one int
-	err := s.w.QueryRowContext(ctx, `SELECT 1 FROM readings WHERE sensor = ? AND msg_id = ?`, sensor, msgID).Scan(&one)
+	err := s.hasMsg.QueryRowContext(ctx, sensor, msgID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
