@@ -47,7 +47,7 @@ func (p *simPublisher) Run(ctx context.Context, _ sensors.Sink) error {
 
 // Accept publishes r and waits for the broker's PUBACK.
 func (p *simPublisher) Accept(ctx context.Context, r sensors.Reading) error {
-	payload, err := json.Marshal(mqttPayload(r))
+	payload, err := json.Marshal(sensors.Fields(r))
 	if err != nil {
 		return err
 	}
@@ -63,23 +63,4 @@ func (p *simPublisher) Accept(ctx context.Context, r sensors.Reading) error {
 // Quarantine: the simulator produces no undecodable input.
 func (p *simPublisher) Quarantine(ctx context.Context, sensor, reason string, raw []byte) {
 	p.log.Warn("simulator quarantine", "sensor", sensor, "reason", reason)
-}
-
-// mqttPayload is a reading in the JSON of docs/MQTT.md.
-func mqttPayload(r sensors.Reading) map[string]any {
-	m := map[string]any{}
-	for k, v := range r.Data {
-		m[k] = v
-	}
-	if !r.Time.IsZero() {
-		m["time"] = r.Time.UTC().Format(time.RFC3339Nano)
-		m["clock"] = r.Clock
-	}
-	if r.MsgID != "" {
-		m["msg_id"] = r.MsgID
-	}
-	if r.Container != "" {
-		m["container"] = r.Container
-	}
-	return m
 }

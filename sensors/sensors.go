@@ -76,3 +76,25 @@ type AsyncSink interface {
 	Sink
 	AcceptAsync(ctx context.Context, r Reading, done func(error))
 }
+
+// Fields returns r's data with the sensor's time (RFC 3339, UTC) and clock,
+// message id and container added under "time", "clock", "msg_id" and
+// "container" when present: the flat form of docs/MQTT.md's payloads and of
+// `tally decode` output.
+func Fields(r Reading) map[string]any {
+	m := make(map[string]any, len(r.Data)+4)
+	for k, v := range r.Data {
+		m[k] = v
+	}
+	if !r.Time.IsZero() {
+		m["time"] = r.Time.UTC().Format(time.RFC3339Nano)
+		m["clock"] = r.Clock
+	}
+	if r.MsgID != "" {
+		m["msg_id"] = r.MsgID
+	}
+	if r.Container != "" {
+		m["container"] = r.Container
+	}
+	return m
+}

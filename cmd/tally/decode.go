@@ -18,20 +18,8 @@ import (
 // decodeRecord is one line of `tally decode` output: the reading's payload
 // fields, flattened.
 func decodeRecord(r sensors.Reading) map[string]any {
-	m := map[string]any{"sensor": r.Sensor, "kind": r.Kind}
-	for k, v := range r.Data {
-		m[k] = v
-	}
-	if !r.Time.IsZero() {
-		m["time"] = r.Time.UTC().Format(time.RFC3339Nano)
-		m["clock"] = r.Clock
-	}
-	if r.MsgID != "" {
-		m["msg_id"] = r.MsgID
-	}
-	if r.Container != "" {
-		m["container"] = r.Container
-	}
+	m := sensors.Fields(r)
+	m["sensor"], m["kind"] = r.Sensor, r.Kind
 	return m
 }
 
