@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,7 +36,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("create demo directory: %w", err)
 	}
 	cfgPath := filepath.Join(c.data, "demo.yaml")
-	if err := os.WriteFile(cfgPath, configs.Demo, 0o644); err != nil {
+	// The copy names its real data directory, so later commands need only --config.
+	demo := bytes.Replace(configs.Demo, []byte("data_dir: /tmp/tally-demo"), []byte("data_dir: "+c.data), 1)
+	if err := os.WriteFile(cfgPath, demo, 0o644); err != nil {
 		return fmt.Errorf("write demo config: %w", err)
 	}
 	cfg, err := config.Load(cfgPath, c.data)
