@@ -6,7 +6,6 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -15,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +21,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tallygw/tally/internal/secret"
 )
 
 // User is a client allowed to connect.
@@ -70,11 +70,11 @@ func New(cfg Config, resolve func(string) string, logger *slog.Logger) (*Broker,
 		if u.Username == "" || u.PasswordFile == "" {
 			return nil, fmt.Errorf("broker: users[%d]: username and password_file are required", i)
 		}
-		pw, err := readPassword(resolve(u.PasswordFile))
+		pw, err := secret.Password(resolve(u.PasswordFile))
 		if err != nil {
-			return nil, fmt.Errorf("broker: users[%d] (%s): %w", i, u.Username, err)
+			return nil, fmt.Errorf("broker: users[%d] (%s): password file: %w", i, u.Username, err)
 		}
-		users[u.Username] = pw
+		users[u.Username] = []byte(pw)
 	}
 	secret := make([]byte, 16)
 	if _, err := rand.Read(secret); err != nil {
@@ -112,26 +112,6 @@ func New(cfg Config, resolve func(string) string, logger *slog.Logger) (*Broker,
 	}
 	b.addr = scheme + "://" + ln.Address()
 	return b, nil
-}
-
-func readPassword(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("password file: %w", err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("password file %s has mode %04o: group or others can read it; run: chmod 600 %s", path, st.Mode().Perm(), path)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("password file: %w", err)
-	}
-	pw, _, _ := bytes.Cut(raw, []byte("\n"))
-	pw = bytes.TrimRight(pw, "\r")
-	if len(pw) == 0 {
-		return nil, fmt.Errorf("password file %s is empty", path)
-	}
-	return pw, nil
 }
 
 // Serve starts accepting clients; it does not block.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tallygw/tally/internal/secret"
 )
 
 // Defaults applied by SetDefaults to zero Config fields.
@@ -237,14 +239,7 @@ func validTopicPrefix(p string) error {
 // readSecret reads a password or private key file, refusing one that group
 // or others can read.
 func readSecret(key, path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, &ConfigError{Key: key, Err: err}
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, configErr(key, "%s has mode %04o: group or others can read it; run: chmod 600 %s", path, st.Mode().Perm(), path)
-	}
-	b, err := os.ReadFile(path)
+	b, err := secret.ReadFile(path)
 	if err != nil {
 		return nil, &ConfigError{Key: key, Err: err}
 	}
@@ -256,13 +251,9 @@ func (c Config) password() (string, error) {
 	if c.PasswordFile == "" {
 		return "", nil
 	}
-	b, err := readSecret("password_file", c.PasswordFile)
+	pw, err := secret.Password(c.PasswordFile)
 	if err != nil {
-		return "", err
-	}
-	pw := strings.TrimRight(string(b), "\r\n")
-	if pw == "" {
-		return "", configErr("password_file", "%s is empty", c.PasswordFile)
+		return "", &ConfigError{Key: "password_file", Err: err}
 	}
 	return pw, nil
 }

@@ -18,10 +18,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/tallygw/tally/internal/secret"
 	"github.com/tallygw/tally/sensors"
 )
 
@@ -169,42 +169,9 @@ func New(cfg Config, name string, logger *slog.Logger) (*Subscriber, error) {
 func (s *Subscriber) ClientID() string { return s.cfg.ClientID }
 
 func readPasswordFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
-			return "", configErr("password_file", "%v (it must be readable by the user tally runs as: chown that user %s)", err, path)
-		}
-		return "", &ConfigError{Key: "password_file", Err: err}
-	}
-	defer f.Close()
-	fi, err := f.Stat()
+	p, err := secret.Password(path)
 	if err != nil {
 		return "", &ConfigError{Key: "password_file", Err: err}
-	}
-	if !fi.Mode().IsRegular() {
-		return "", configErr("password_file", "%s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", configErr("password_file", "%s has mode %04o: group or others can read the password (run: chmod 600 %s)", path, perm, path)
-	}
-	b := make([]byte, 4097)
-	n, err := f.Read(b)
-	if err != nil && n == 0 {
-		return "", configErr("password_file", "%s is empty", path)
-	}
-	if n > 4096 {
-		return "", configErr("password_file", "%s is longer than 4096 bytes (it holds only the password)", path)
-	}
-	p := string(b[:n])
-	p = strings.TrimSuffix(p, "\n")
-	p = strings.TrimSuffix(p, "\r")
-	switch {
-	case p == "":
-		return "", configErr("password_file", "%s is empty", path)
-	case strings.ContainsAny(p, "\r\n"):
-		return "", configErr("password_file", "%s holds more than one line (it holds only the password)", path)
-	case !utf8.ValidString(p):
-		return "", configErr("password_file", "%s is not UTF-8 text", path)
 	}
 	return p, nil
 }
