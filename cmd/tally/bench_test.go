@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
+	mqbroker "github.com/tallygw/tally/internal/mosquitto"
 	"os/exec"
 	"testing"
 	"time"
@@ -15,13 +15,9 @@ import (
 // needMosquitto fails the test when the mosquitto broker is not installed.
 func needMosquitto(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat("/usr/sbin/mosquitto"); err == nil {
-		return
+	if _, err := mqbroker.Path(); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := exec.LookPath("mosquitto"); err == nil {
-		return
-	}
-	t.Fatalf("mosquitto is not installed (no /usr/sbin/mosquitto, none in PATH): run %s", bench.MosquittoInstall)
 }
 
 // TestBench runs the real binary's `tally bench --json` against mosquitto

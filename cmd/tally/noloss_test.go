@@ -17,10 +17,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,18 +33,18 @@ import (
 	"github.com/tallygw/tally/anchor/envelope"
 	"github.com/tallygw/tally/edge/config"
 	"github.com/tallygw/tally/edge/store"
+	mqbroker "github.com/tallygw/tally/internal/mosquitto"
 )
 
 const (
-	nlMosquittoInstall = "apt-get install -y mosquitto"
-	nlSensor           = "rf1"                // the sensor id the topic names
-	nlTopic            = "noloss/rf1/temp"    // matches filter noloss/+/temp, sensor {1}
-	nlTotal            = 3000                 // numbered messages in the stream
-	nlPace             = 2 * time.Millisecond // average time between two messages
-	nlBurst            = 50                   // messages sent back to back, then a pause
-	nlDupEvery         = 50                   // every 50th message is published twice on purpose
-	nlTokenTimeout     = 15 * time.Second     // an unanswered publish counts as not acknowledged
-	nlCatchUp          = 30 * time.Second     // for the store to hold every acknowledged message
+	nlSensor       = "rf1"                // the sensor id the topic names
+	nlTopic        = "noloss/rf1/temp"    // matches filter noloss/+/temp, sensor {1}
+	nlTotal        = 3000                 // numbered messages in the stream
+	nlPace         = 2 * time.Millisecond // average time between two messages
+	nlBurst        = 50                   // messages sent back to back, then a pause
+	nlDupEvery     = 50                   // every 50th message is published twice on purpose
+	nlTokenTimeout = 15 * time.Second     // an unanswered publish counts as not acknowledged
+	nlCatchUp      = 30 * time.Second     // for the store to hold every acknowledged message
 )
 
 // TestNoLossBrokerRestart restarts mosquitto (SIGTERM: it saves its
@@ -69,8 +67,8 @@ func TestNoLossBrokerRestart(t *testing.T) {
 		// mosquitto 2.0 writes its in-memory database (sessions, queued
 		// and in-flight messages) on a clean shutdown; the test relies on
 		// it, so check it said so.
-		if n := strings.Count(mq.out.String(), "Saving in-memory database"); n <= saves {
-			t.Fatalf("broker restart %d: mosquitto did not save its persistent store on SIGTERM:\n%s", i+1, mq.out.String())
+		if n := strings.Count(mq.Log(), "Saving in-memory database"); n <= saves {
+			t.Fatalf("broker restart %d: mosquitto did not save its persistent store on SIGTERM:\n%s", i+1, mq.Log())
 		} else {
 			saves = n
 		}
@@ -405,117 +403,33 @@ func (l *nlBuffer) String() string {
 // nlBroker is a mosquitto process with a persistent store in a temporary
 // directory, on a fixed loopback port so that it can be restarted.
 type nlBroker struct {
-	bin, dir string
-	addr     string // 127.0.0.1:PORT
-	out      nlBuffer
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	*mqbroker.Broker
+	addr string // 127.0.0.1:PORT
 }
 
 func nlStartMosquitto(t *testing.T) *nlBroker {
 	t.Helper()
-	bin := "/usr/sbin/mosquitto"
-	if _, err := os.Stat(bin); err != nil {
-		p, err := exec.LookPath("mosquitto")
-		if err != nil {
-			t.Fatalf("mosquitto is not installed (no /usr/sbin/mosquitto, none in PATH): run %s", nlMosquittoInstall)
-		}
-		bin = p
-	}
-	b := &nlBroker{bin: bin, dir: t.TempDir()}
-	for try := 0; ; try++ {
-		b.addr = freePort(t)
-		err := b.start()
-		if err == nil {
-			break
-		}
-		if try == 3 || !strings.Contains(err.Error(), "in use") {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		b.stop()
-		if t.Failed() {
-			t.Logf("mosquitto log:\n%s", b.out.String())
-		}
-	})
-	return b
-}
-
-// start runs mosquitto on b.addr and waits until it listens.
-func (b *nlBroker) start() error {
-	_, port, _ := net.SplitHostPort(b.addr)
+	dir := t.TempDir()
 	// max_queued_messages: mosquitto's default (1000) silently drops what
 	// it queues beyond it for a client that is away, after acknowledging it
 	// to the publisher. max_inflight_messages 0: no limit.
-	conf := fmt.Sprintf(`listener %s 127.0.0.1
-allow_anonymous true
-persistence true
-persistence_location %s/
-autosave_interval 60
-max_inflight_messages 0
-max_queued_messages 1000000
-log_dest stderr
-log_type error
-log_type warning
-log_type notice
-log_type information
-`, port, b.dir)
-	if os.Geteuid() == 0 {
-		// As root mosquitto drops to user "mosquitto", who cannot write
-		// the test's directory; stay who we are.
-		if u, err := user.Current(); err == nil {
-			conf += "user " + u.Username + "\n"
+	b, err := mqbroker.Start(dir, "allow_anonymous true", "persistence true", "persistence_location "+dir+"/",
+		"autosave_interval 60", "max_inflight_messages 0", "max_queued_messages 1000000",
+		"log_type error", "log_type warning", "log_type notice", "log_type information")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		b.Stop()
+		if t.Failed() {
+			t.Logf("mosquitto log:\n%s", b.Log())
 		}
-	}
-	path := filepath.Join(b.dir, "mosquitto.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		return err
-	}
-	cmd := exec.Command(b.bin, "-c", path)
-	cmd.Stdout, cmd.Stderr = &b.out, &b.out
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %v (install it: %s)", b.bin, err, nlMosquittoInstall)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	b.cmd, b.exited = cmd, exited
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		select {
-		case <-exited:
-			b.cmd = nil
-			return fmt.Errorf("mosquitto exited:\n%s", b.out.String())
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", b.addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b.stop()
-	return fmt.Errorf("mosquitto does not listen on %s after 10s:\n%s", b.addr, b.out.String())
+	})
+	return &nlBroker{Broker: b, addr: b.Addr()}
 }
 
-// stop ends mosquitto with SIGTERM, on which it saves its store, and waits.
-func (b *nlBroker) stop() error {
-	if b.cmd == nil {
-		return nil
-	}
-	defer func() { b.cmd = nil }()
-	b.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-b.exited:
-		return nil
-	case <-time.After(10 * time.Second):
-		b.cmd.Process.Kill()
-		<-b.exited
-		return errors.New("mosquitto did not exit within 10s of SIGTERM; killed it")
-	}
-}
+func (b *nlBroker) start() error { return b.Restart() }
+func (b *nlBroker) stop() error  { return b.Stop() }
 
 // nlGateway is a gateway with one mqtt sensor and its daemon runs.
 type nlGateway struct {

@@ -9,21 +9,19 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/tallygw/tally/edge/broker"
+	"github.com/tallygw/tally/internal/mosquitto"
 	"github.com/tallygw/tally/sensors/mqtt"
 )
 
 // MosquittoInstall is the step that installs the broker the bench starts.
-const MosquittoInstall = "apt-get install -y mosquitto"
+const MosquittoInstall = mosquitto.Install
 
 // runningBroker is the broker both phases use.
 type runningBroker struct {
@@ -63,40 +61,23 @@ func startBroker(spec string, inflight int, logger *slog.Logger) (*runningBroker
 	return &runningBroker{kind: "url", url: spec, version: "unknown", close: func() error { return nil }}, nil
 }
 
-// mosquittoPath finds the mosquitto binary.
-func mosquittoPath() (string, error) {
-	if _, err := os.Stat("/usr/sbin/mosquitto"); err == nil {
-		return "/usr/sbin/mosquitto", nil
-	}
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("mosquitto is not installed (no /usr/sbin/mosquitto, none in PATH): run %s, or pass --broker embedded", MosquittoInstall)
-}
-
-// mosquittoConf is the bench broker: loopback only, anonymous, no
+// mosquittoLines configure the bench broker: loopback only, anonymous, no
 // persistence (a bench needs none), no limit on the messages it queues for a
-// subscriber that falls behind (with the default of 1000 it would drop
-// QoS 1 messages and the bench would count them as lost), and inflight
-// messages in flight per subscriber. max_inflight_messages 0 would mean no
-// limit: mosquitto would then put every queued message in flight and, past
-// 65535, reuse packet identifiers still in flight.
-const mosquittoConf = `listener %d 127.0.0.1
-allow_anonymous true
-persistence false
-max_inflight_messages %d
-max_queued_messages 0
-max_queued_bytes 0
-log_dest stderr
-log_type error
-log_type warning
-`
+// subscriber that falls behind (with the default of 1000 it would drop QoS 1
+// messages and the bench would count them as lost), and inflight messages in
+// flight per subscriber. max_inflight_messages 0 would mean no limit:
+// mosquitto would then put every queued message in flight and, past 65535,
+// reuse packet identifiers still in flight.
+func mosquittoLines(inflight int) []string {
+	return []string{"allow_anonymous true", "persistence false", fmt.Sprintf("max_inflight_messages %d", inflight),
+		"max_queued_messages 0", "max_queued_bytes 0", "log_type error", "log_type warning"}
+}
 
 // startMosquitto runs mosquitto on a free loopback port.
 func startMosquitto(inflight int) (*runningBroker, error) {
-	bin, err := mosquittoPath()
+	bin, err := mosquitto.Path()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w, or pass --broker embedded", err)
 	}
 	version := "mosquitto"
 	if out, _ := exec.Command(bin, "-h").CombinedOutput(); len(out) > 0 {
@@ -108,78 +89,17 @@ func startMosquitto(inflight int) (*runningBroker, error) {
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for range 3 {
-		port, err := freePort()
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		b, err := runMosquitto(bin, dir, port, inflight)
-		if err == nil {
-			b.version = version
-			stop := b.close
-			b.close = func() error {
-				err := stop()
-				os.RemoveAll(dir)
-				return err
-			}
-			return b, nil
-		}
-		lastErr = err
-	}
-	os.RemoveAll(dir)
-	return nil, lastErr
-}
-
-func runMosquitto(bin, dir string, port, inflight int) (*runningBroker, error) {
-	conf := fmt.Sprintf(mosquittoConf, port, inflight)
-	if os.Geteuid() == 0 {
-		// As root mosquitto drops to user "mosquitto"; stay who we are.
-		if u, err := user.Current(); err == nil {
-			conf += "user " + u.Username + "\n"
-		}
-	}
-	path := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+	m, err := mosquitto.Start(dir, mosquittoLines(inflight)...)
+	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
-	out := &limitedBuffer{max: 64 << 10}
-	cmd := exec.Command(bin, "-c", path)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w (install it: %s)", bin, err, MosquittoInstall)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	stop := func() error {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		return nil
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("mosquitto exited at start:\n%s", out.String())
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return &runningBroker{kind: "mosquitto", url: "tcp://" + addr, pid: cmd.Process.Pid, log: out.String, close: stop}, nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	stop()
-	return nil, fmt.Errorf("mosquitto does not listen on %s after 10 s:\n%s", addr, out.String())
+	return &runningBroker{kind: "mosquitto", url: m.URL(), version: version, pid: m.Pid(), log: m.Log,
+		close: func() error {
+			err := m.Stop()
+			os.RemoveAll(dir)
+			return err
+		}}, nil
 }
 
 // startEmbedded runs tally's embedded broker (edge/broker, mochi-mqtt) in
@@ -210,12 +130,11 @@ func startEmbedded(logger *slog.Logger) (*runningBroker, error) {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := mosquitto.FreePort()
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return p, nil
 }
 
 // limitedBuffer keeps the first max bytes written to it; safe for

@@ -6,13 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +16,7 @@ import (
 	"github.com/tallygw/tally/anchor/envelope"
 	"github.com/tallygw/tally/edge/ingest"
 	"github.com/tallygw/tally/edge/store"
+	mqbroker "github.com/tallygw/tally/internal/mosquitto"
 	"github.com/tallygw/tally/internal/testgw"
 	"github.com/tallygw/tally/sensors"
 )
@@ -28,112 +24,42 @@ import (
 // mosquitto is a real broker process on a loopback port.
 type mosquitto struct {
 	t    testing.TB
+	b    *mqbroker.Broker
 	port int
-	dir  string
-	conf string
-	cmd  *exec.Cmd
-	done chan struct{}
-	out  *lockedBuffer
-}
-
-func mosquittoPath(t testing.TB) string {
-	t.Helper()
-	for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	p, err := exec.LookPath("mosquitto")
-	if err != nil {
-		t.Fatalf("mosquitto not found: install it with: apt-get install -y mosquitto")
-	}
-	return p
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startMosquitto starts a persistent broker on a free port; extra lines are
 // appended to its config.
 func startMosquitto(t testing.TB, extra ...string) *mosquitto {
 	t.Helper()
-	m := &mosquitto{t: t, port: freePort(t), dir: t.TempDir(), out: &lockedBuffer{}}
-	m.conf = filepath.Join(m.dir, "mosquitto.conf")
-	lines := []string{
-		fmt.Sprintf("listener %d 127.0.0.1", m.port),
-		"allow_anonymous true",
-		"persistence true",
-		"persistence_location " + m.dir + "/",
-		"max_inflight_messages 0",
-		"max_queued_messages 1000000",
-		"log_dest stderr",
-	}
-	if os.Geteuid() == 0 {
-		lines = append(lines, "user root") // keep access to the temp dir
-	}
-	lines = append(lines, extra...)
-	if err := os.WriteFile(m.conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+	dir := t.TempDir()
+	lines := append([]string{"allow_anonymous true", "persistence true", "persistence_location " + dir + "/",
+		"max_inflight_messages 0", "max_queued_messages 1000000"}, extra...)
+	b, err := mqbroker.Start(dir, lines...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	m.start()
-	t.Cleanup(m.stop)
+	m := &mosquitto{t: t, b: b, port: b.Port}
+	t.Cleanup(func() {
+		b.Stop()
+		if t.Failed() {
+			t.Logf("mosquitto log:\n%s", b.Log())
+		}
+	})
 	return m
 }
 
-func (m *mosquitto) url() string { return fmt.Sprintf("tcp://127.0.0.1:%d", m.port) }
+func (m *mosquitto) url() string { return m.b.URL() }
 
 func (m *mosquitto) start() {
 	m.t.Helper()
-	m.cmd = exec.Command(mosquittoPath(m.t), "-c", m.conf)
-	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
-	if err := m.cmd.Start(); err != nil {
-		m.t.Fatalf("start mosquitto: %v", err)
-	}
-	m.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) {
-		cmd.Wait()
-		close(done)
-	}(m.cmd, m.done)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", m.port), time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-m.done:
-			m.t.Fatalf("mosquitto exited at start:\n%s", m.out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			m.t.Fatalf("mosquitto does not listen on port %d:\n%s", m.port, m.out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := m.b.Restart(); err != nil {
+		m.t.Fatal(err)
 	}
 }
 
 // stop sends SIGTERM (mosquitto saves its persistence file) and waits.
-func (m *mosquitto) stop() {
-	if m.cmd == nil {
-		return
-	}
-	m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.done:
-	case <-time.After(10 * time.Second):
-		m.cmd.Process.Kill()
-		<-m.done
-	}
-	m.cmd = nil
-}
+func (m *mosquitto) stop() { m.b.Stop() }
 
 type lockedBuffer struct {
 	mu sync.Mutex

@@ -8,13 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +20,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
+	mqbroker "github.com/tallygw/tally/internal/mosquitto"
 	"github.com/tallygw/tally/sensors"
 )
 
@@ -37,19 +35,7 @@ type broker struct {
 	restart func() // stop and start again, keeping the store (mosquitto only)
 }
 
-const mosquittoInstall = "apt-get install -y mosquitto"
-
-func mosquittoPath(t testing.TB) string {
-	t.Helper()
-	if _, err := os.Stat("/usr/sbin/mosquitto"); err == nil {
-		return "/usr/sbin/mosquitto"
-	}
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		return p
-	}
-	t.Fatalf("mosquitto is not installed (no /usr/sbin/mosquitto, none in PATH): run %s", mosquittoInstall)
-	return ""
-}
+const mosquittoInstall = mqbroker.Install
 
 // freePort returns a loopback port nobody listens on (for a moment).
 func freePort(t testing.TB) int {
@@ -84,119 +70,39 @@ func (l *lockedBuffer) String() string {
 // directory and the given extra config lines, until the test ends.
 func startMosquitto(t testing.TB, extra string) *broker {
 	t.Helper()
-	m := &mosquitto{t: t, bin: mosquittoPath(t), dir: t.TempDir(), extra: extra}
-	for try := 0; ; try++ {
-		m.port = freePort(t)
-		err := m.start()
-		if err == nil {
-			break
-		}
-		if try == 3 || !strings.Contains(err.Error(), "in use") {
-			t.Fatal(err)
+	dir := t.TempDir()
+	lines := []string{"persistence true", "persistence_location " + dir + "/",
+		"max_inflight_messages 0", "max_queued_messages 100000",
+		"log_type error", "log_type warning", "log_type notice", "log_type information"}
+	if !strings.Contains(extra, "allow_anonymous") {
+		lines = append(lines, "allow_anonymous true")
+	}
+	for _, l := range strings.Split(extra, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
 		}
 	}
+	m, err := mqbroker.Start(dir, lines...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		m.stop()
+		m.Stop()
 		if t.Failed() {
-			t.Logf("mosquitto log:\n%s", m.out.String())
+			t.Logf("mosquitto log:\n%s", m.Log())
 		}
 	})
 	return &broker{
 		name: "mosquitto",
-		url:  fmt.Sprintf("tcp://127.0.0.1:%d", m.port),
-		log:  m.out.String,
+		url:  m.URL(),
+		log:  m.Log,
 		restart: func() {
 			t.Helper()
-			m.stop()
-			if err := m.start(); err != nil {
+			if err := m.Restart(); err != nil {
 				t.Fatal(err)
 			}
 		},
 	}
-}
-
-// mosquitto is a mosquitto process.
-type mosquitto struct {
-	t      testing.TB
-	bin    string
-	dir    string
-	extra  string
-	port   int
-	out    lockedBuffer
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-// start runs mosquitto on m.port and waits until it listens.
-func (m *mosquitto) start() error {
-	conf := fmt.Sprintf(`listener %d 127.0.0.1
-persistence true
-persistence_location %s/
-max_inflight_messages 0
-max_queued_messages 100000
-log_dest stderr
-log_type error
-log_type warning
-log_type notice
-log_type information
-`, m.port, m.dir)
-	if !strings.Contains(m.extra, "allow_anonymous") {
-		conf += "allow_anonymous true\n"
-	}
-	if os.Geteuid() == 0 {
-		// As root mosquitto drops to user "mosquitto", who cannot write
-		// the test's directory; stay who we are.
-		if u, err := user.Current(); err == nil {
-			conf += "user " + u.Username + "\n"
-		}
-	}
-	conf += m.extra
-	path := filepath.Join(m.dir, "mosquitto.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		return err
-	}
-	m.cmd = exec.Command(m.bin, "-c", path)
-	m.cmd.Stdout, m.cmd.Stderr = &m.out, &m.out
-	if err := m.cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %v (install it: %s)", m.bin, err, mosquittoInstall)
-	}
-	exited := make(chan struct{})
-	m.exited = exited
-	cmd := m.cmd
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	addr := fmt.Sprintf("127.0.0.1:%d", m.port)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		select {
-		case <-exited:
-			return fmt.Errorf("mosquitto exited:\n%s", m.out.String())
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	m.stop()
-	return fmt.Errorf("mosquitto does not listen on %s after 10s:\n%s", addr, m.out.String())
-}
-
-// stop ends mosquitto with SIGTERM (it saves its store) and waits.
-func (m *mosquitto) stop() {
-	if m.cmd == nil {
-		return
-	}
-	m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(5 * time.Second):
-		m.cmd.Process.Kill()
-		<-m.exited
-	}
-	m.cmd = nil
 }
 
 // startMochi runs the embedded mochi-mqtt broker, allowing every client.
