@@ -8,7 +8,8 @@
 //     them to return;
 //  2. commit: the pipeline stops taking readings and commits what is queued;
 //  3. final checkpoint: the pipeline signs a checkpoint covering every reading;
-//  4. give the uplink a second to forward the final checkpoint, then stop it;
+//  4. give the uplink a second to forward the final checkpoint, then stop it,
+//     and stop the anchorer (an open submission is picked up at next start);
 //  5. stop the HTTP server;
 //  6. close the store.
 //
@@ -33,6 +34,7 @@ import (
 
 	"github.com/tallygw/tally/anchor/checkpoint"
 	"github.com/tallygw/tally/anchor/envelope"
+	"github.com/tallygw/tally/edge/anchorer"
 	"github.com/tallygw/tally/edge/broker"
 	"github.com/tallygw/tally/edge/config"
 	"github.com/tallygw/tally/edge/ingest"
@@ -70,10 +72,11 @@ type System struct {
 	listener net.Listener
 	started  time.Time
 
-	drivers map[string]driver // by configured sensor id
-	rules   *rules            // nil without conditions
-	broker  *broker.Broker    // nil without an embedded broker
-	uplink  *uplink.Uplink    // nil without an upstream broker
+	drivers map[string]driver  // by configured sensor id
+	rules   *rules             // nil without conditions
+	broker  *broker.Broker     // nil without an embedded broker
+	uplink  *uplink.Uplink     // nil without an upstream broker
+	anchor  *anchorer.Anchorer // nil without a ledger backend
 
 	mu     sync.Mutex // guards states
 	states map[string]*DriverState
@@ -137,6 +140,17 @@ func New(cfg *config.Config, logger *slog.Logger) (*System, error) {
 			st.Close()
 			return nil, err
 		}
+	}
+	be, err := NewBackend(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if be != nil {
+		a := cfg.Anchor
+		s.anchor = anchorer.New(st, be, logger.With("component", "anchor"), anchorer.Options{
+			Interval: a.Interval.D(), RetryMax: a.RetryMax.D(), StaleAfter: a.StaleAfter.D(),
+		}, s.reg)
 	}
 	if cfg.Conditions != nil {
 		s.rules, err = newRules(*cfg.Conditions, st, s.pipeline, logger.With("component", "conditions"))
@@ -229,6 +243,19 @@ func (s *System) Run(ctx context.Context) error {
 	} else {
 		close(upDone)
 	}
+	anCtx, anCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer anCancel()
+	anDone := make(chan struct{})
+	if s.anchor != nil {
+		go func() {
+			defer close(anDone)
+			if err := s.anchor.Run(anCtx); err != nil {
+				log.Error("anchoring stopped; checkpoints are still signed and kept", "err", err)
+			}
+		}()
+	} else {
+		close(anDone)
+	}
 	if s.rules != nil {
 		// The rules append events through the pipeline: they stop with intake.
 		drivers.Go(func() error {
@@ -291,6 +318,10 @@ func (s *System) Run(ctx context.Context) error {
 		time.AfterFunc(time.Second, upCancel)
 	}
 	<-upDone
+	// The anchorer only reads the store and writes its own table: stop it
+	// (an open submission is recorded and picked up at the next start).
+	anCancel()
+	<-anDone
 	if s.broker != nil {
 		s.broker.Close() // after its subscribers and the uplink (which may use it)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sys/unix"
 
+	"github.com/tallygw/tally/edge/anchorer"
 	"github.com/tallygw/tally/edge/broker"
 	"github.com/tallygw/tally/edge/ingest"
 	"github.com/tallygw/tally/edge/store"
@@ -30,6 +31,7 @@ type Status struct {
 	Disk       Disk                `json:"disk"`
 	Uplink     *uplink.Status      `json:"uplink,omitempty"`
 	Broker     *broker.Status      `json:"broker,omitempty"`
+	Anchor     *anchorer.Status    `json:"anchor,omitempty"`
 }
 
 // SensorStatus is one sensor's counters and last reading.
@@ -61,6 +63,15 @@ func (s *System) handler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST /api/anchor", func(w http.ResponseWriter, r *http.Request) {
+		if s.anchor == nil {
+			http.Error(w, "no ledger configured (anchor.backend is none or absent)", http.StatusConflict)
+			return
+		}
+		s.anchor.Trigger()
+		w.WriteHeader(http.StatusAccepted)
+		w.Write([]byte("anchoring the newest checkpoint now\n"))
+	})
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.Status(r.Context())
 		if err != nil {
@@ -97,6 +108,10 @@ func (s *System) Status(ctx context.Context) (*Status, error) {
 	if s.broker != nil {
 		bs := s.broker.Status()
 		st.Broker = &bs
+	}
+	if s.anchor != nil {
+		as := s.anchor.Status()
+		st.Anchor = &as
 	}
 	if s.uplink != nil {
 		us := s.uplink.Status()

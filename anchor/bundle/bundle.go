@@ -5,7 +5,9 @@
 package bundle
 
 import (
+	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,7 +19,10 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/tallygw/tally/anchor/checkpoint"
+	"github.com/tallygw/tally/anchor/cometbft"
 	"github.com/tallygw/tally/anchor/envelope"
+	"github.com/tallygw/tally/anchor/evm"
+	"github.com/tallygw/tally/anchor/ledger"
 )
 
 // Format names this bundle layout; it is the bundle's "format" member.
@@ -34,7 +39,16 @@ type Bundle struct {
 	Inclusion  [][]byte        `json:"inclusion_proof"`
 	Checkpoint string          `json:"checkpoint"`
 	Keys       PublicKeys      `json:"keys"`
-	Anchor     json.RawMessage `json:"anchor"`
+	Anchor     *Anchor         `json:"anchor"` // null until a ledger anchor covers the reading
+}
+
+// Anchor is the ledger anchor covering the bundle's checkpoint: the anchored
+// checkpoint (the same or a later one), an RFC 6962 consistency proof from
+// the bundle's checkpoint to it, and the ledger receipt.
+type Anchor struct {
+	Checkpoint  string         `json:"checkpoint"`        // the anchored signed checkpoint note
+	Consistency [][]byte       `json:"consistency_proof"` // from tree_size to the anchored size; empty when equal
+	Receipt     ledger.Receipt `json:"receipt"`
 }
 
 // PublicKeys are the gateway's public keys as a bundle carries them.
@@ -81,20 +95,10 @@ var gatewayID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 const MaxSafeInt = 1<<53 - 1
 
 // Step is one verification step and its outcome.
-type Step struct {
-	Name   string `json:"step"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-}
+type Step = ledger.Step
 
 // StepError is returned when a step fails.
-type StepError struct {
-	Step string
-	Err  error
-}
-
-func (e *StepError) Error() string { return fmt.Sprintf("%s: %v", e.Step, e.Err) }
-func (e *StepError) Unwrap() error { return e.Err }
+type StepError = ledger.StepError
 
 // Options for Verify.
 type Options struct {
@@ -105,18 +109,24 @@ type Options struct {
 	// PinnedOrigin, when set, is the registered origin; the bundle's must
 	// equal it.
 	PinnedOrigin string
+	// Trust pins the ledger's trust root (chain id, CometBFT validator set
+	// hash, EVM sender).
+	Trust ledger.Trust
+	// Online, when set, is a ledger node's RPC URL: the anchor transaction is
+	// read again from it.
+	Online string
+	// Context bounds the online check.
+	Context context.Context
 }
 
 // Verify checks every step and returns the steps it took. It stops at the
 // first failing step and returns a *StepError naming it.
 func Verify(b *Bundle, opts Options) ([]Step, error) {
-	var steps []Step
-	ok := func(name, format string, args ...any) {
-		steps = append(steps, Step{Name: name, OK: true, Detail: fmt.Sprintf(format, args...)})
-	}
+	var s ledger.Steps
+	ok := s.OK
 	fail := func(name string, err error) ([]Step, error) {
-		steps = append(steps, Step{Name: name, OK: false, Detail: err.Error()})
-		return steps, &StepError{Step: name, Err: err}
+		err = s.Fail(name, err)
+		return s.List, err
 	}
 
 	if b.Format != Format {
@@ -192,12 +202,79 @@ func Verify(b *Bundle, opts Options) ([]Step, error) {
 	}
 	ok("inclusion", "leaf %d is in the tree of size %d (%d proof hashes)", b.Seq, cp.Size, len(proof))
 
-	if len(b.Anchor) == 0 || strings.TrimSpace(string(b.Anchor)) == "null" {
-		steps = append(steps, Step{Name: "anchor", OK: true, Detail: "none: this checkpoint is not anchored on a ledger yet (signed by the gateway only)"})
-	} else {
-		return fail("anchor", errors.New("anchor receipts are not supported by this version of tally"))
+	if b.Anchor == nil {
+		ok("anchor", "none: this checkpoint is not anchored on a ledger yet (signed by the gateway only)")
+		return s.List, nil
 	}
-	return steps, nil
+	if err := verifyAnchor(&s, b.Anchor, cp, keys, opts); err != nil {
+		return s.List, err
+	}
+	return s.List, nil
+}
+
+// verifyAnchor checks the anchored checkpoint, its consistency with the
+// bundle's checkpoint, the ledger's evidence and the payload.
+func verifyAnchor(s *ledger.Steps, a *Anchor, cp checkpoint.Checkpoint, keys checkpoint.Keys, opts Options) error {
+	acp, err := checkpoint.Open([]byte(a.Checkpoint), keys)
+	if err != nil {
+		return s.Fail("anchored checkpoint", err)
+	}
+	if acp.Size < cp.Size {
+		return s.Fail("anchored checkpoint", fmt.Errorf("the anchored checkpoint (size %d) is older than the bundle's (size %d)", acp.Size, cp.Size))
+	}
+	s.OK("anchored checkpoint", "Ed25519 and ML-DSA-65 signatures valid; size %d, root %s", acp.Size, hex.EncodeToString(acp.Root[:]))
+
+	proof := make(tlog.TreeProof, len(a.Consistency))
+	for i, h := range a.Consistency {
+		if len(h) != tlog.HashSize {
+			return s.Fail("consistency", fmt.Errorf("proof hash %d is %d bytes, want 32", i, len(h)))
+		}
+		copy(proof[i][:], h)
+	}
+	if acp.Size == cp.Size {
+		if len(proof) != 0 || acp.Root != cp.Root {
+			return s.Fail("consistency", errors.New("the anchored checkpoint has the bundle checkpoint's size but not its root (or a proof where none is needed)"))
+		}
+		s.OK("consistency", "the anchored checkpoint is the bundle's checkpoint")
+	} else {
+		if err := tlog.CheckTree(proof, acp.Size, acp.Root, cp.Size, cp.Root); err != nil {
+			return s.Fail("consistency", fmt.Errorf("the anchored tree of size %d does not extend the bundle's tree of size %d: %w", acp.Size, cp.Size, err))
+		}
+		s.OK("consistency", "the anchored tree of size %d extends the tree of size %d (RFC 6962 consistency proof, %d hashes)", acp.Size, cp.Size, len(proof))
+	}
+
+	r := &a.Receipt
+	switch r.Ledger {
+	case cometbft.Kind:
+		err = cometbft.Verify(s, r, opts.Trust)
+	case "evm":
+		err = evm.Verify(s, r, opts.Trust)
+	default:
+		return s.Fail("ledger", fmt.Errorf("ledger kind %q is not one this tally verifies (cometbft, evm)", r.Ledger))
+	}
+	if err != nil {
+		return err
+	}
+	an := ledger.Anchored{Origin: acp.Origin, Size: acp.Size, Root: acp.Root, NoteSHA256: sha256.Sum256([]byte(a.Checkpoint))}
+	if err := ledger.CheckPayload(s, r, an); err != nil {
+		return err
+	}
+	if opts.Online != "" {
+		ctx := opts.Context
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		switch r.Ledger {
+		case cometbft.Kind:
+			err = cometbft.VerifyOnline(ctx, s, r, opts.Online)
+		case "evm":
+			err = evm.VerifyOnline(ctx, s, r, opts.Online)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Decode parses a bundle, rejecting unknown and missing members.

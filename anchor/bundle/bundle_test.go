@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tallygw/tally/anchor/bundle"
+	"github.com/tallygw/tally/anchor/ledger"
 	"github.com/tallygw/tally/edge/ingest"
 	"github.com/tallygw/tally/internal/testgw"
 	"github.com/tallygw/tally/sensors"
@@ -37,7 +38,7 @@ func build(t *testing.T, n, seq int) (*bundle.Bundle, bundle.PublicKeys) {
 		t.Fatal(err)
 	}
 	b := &bundle.Bundle{Format: bundle.Format, Origin: g.Pub.Origin, Seq: int64(seq), Envelope: env, TreeSize: cp.Size,
-		Checkpoint: string(cp.Note), Keys: pk, Anchor: json.RawMessage("null")}
+		Checkpoint: string(cp.Note), Keys: pk}
 	for _, h := range proof {
 		b.Inclusion = append(b.Inclusion, append([]byte(nil), h[:]...))
 	}
@@ -73,15 +74,18 @@ func TestVerifyNamesFailingStep(t *testing.T) {
 		pin  bool
 		step string
 	}{
-		"format":              {func(b *bundle.Bundle) { b.Format = "x" }, false, "format"},
-		"wrong pinned keys":   {func(b *bundle.Bundle) {}, true, "keys"},
-		"envelope byte":       {func(b *bundle.Bundle) { b.Envelope[40] ^= 1 }, false, "reading signature"},
-		"seq":                 {func(b *bundle.Bundle) { b.Seq = 4 }, false, "reading payload"},
-		"checkpoint edited":   {func(b *bundle.Bundle) { b.Checkpoint = "x" + b.Checkpoint }, false, "checkpoint signatures"},
-		"tree size":           {func(b *bundle.Bundle) { b.TreeSize++ }, false, "checkpoint signatures"},
-		"proof hash":          {func(b *bundle.Bundle) { b.Inclusion[0][0] ^= 1 }, false, "inclusion"},
-		"proof truncated":     {func(b *bundle.Bundle) { b.Inclusion = b.Inclusion[1:] }, false, "inclusion"},
-		"anchor unsupported":  {func(b *bundle.Bundle) { b.Anchor = json.RawMessage(`{"kind":"x"}`) }, false, "anchor"},
+		"format":            {func(b *bundle.Bundle) { b.Format = "x" }, false, "format"},
+		"wrong pinned keys": {func(b *bundle.Bundle) {}, true, "keys"},
+		"envelope byte":     {func(b *bundle.Bundle) { b.Envelope[40] ^= 1 }, false, "reading signature"},
+		"seq":               {func(b *bundle.Bundle) { b.Seq = 4 }, false, "reading payload"},
+		"checkpoint edited": {func(b *bundle.Bundle) { b.Checkpoint = "x" + b.Checkpoint }, false, "checkpoint signatures"},
+		"tree size":         {func(b *bundle.Bundle) { b.TreeSize++ }, false, "checkpoint signatures"},
+		"proof hash":        {func(b *bundle.Bundle) { b.Inclusion[0][0] ^= 1 }, false, "inclusion"},
+		"proof truncated":   {func(b *bundle.Bundle) { b.Inclusion = b.Inclusion[1:] }, false, "inclusion"},
+		"anchor unsigned":   {func(b *bundle.Bundle) { b.Anchor = &bundle.Anchor{Checkpoint: "x"} }, false, "anchored checkpoint"},
+		"anchor unknown kind": {func(b *bundle.Bundle) {
+			b.Anchor = &bundle.Anchor{Checkpoint: b.Checkpoint, Receipt: ledger.Receipt{Ledger: "x"}}
+		}, false, "ledger"},
 		"short proof element": {func(b *bundle.Bundle) { b.Inclusion[0] = b.Inclusion[0][:5] }, false, "inclusion"},
 	}
 	for name, tc := range cases {

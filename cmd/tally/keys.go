@@ -10,17 +10,32 @@ import (
 
 	"github.com/tallygw/tally/anchor/bundle"
 	"github.com/tallygw/tally/anchor/envelope"
+	"github.com/tallygw/tally/anchor/evm"
 	"github.com/tallygw/tally/edge/keys"
 )
 
 func cmdKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("keygen", stderr)
+	evmKey := fs.Bool("evm", false, "create the secp256k1 key the evm anchor backend signs with (anchor.evm.key) instead")
 	cfg, err := c.parseLoad(fs, args)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
+	}
+	if *evmKey {
+		path := cfg.Path("evm-secp256k1.key")
+		if cfg.Anchor != nil && cfg.Anchor.EVM != nil {
+			path = cfg.Path(cfg.Anchor.EVM.Key)
+		}
+		addr, err := evm.GenerateKey(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s (secp256k1), mode 0600; address %s\n", path, addr)
+		fmt.Fprintf(stdout, "fund this address on the chain (or set gas_price: 0 on a zero-gas chain) and register it with the consortium; auditors pin it with tally verify --sender %s\n", addr)
+		return nil
 	}
 	edPath, mlPath := cfg.Path(cfg.Keys.Ed25519), cfg.Path(cfg.Keys.MLDSA65)
 	if _, err := keys.Generate(edPath, mlPath); err != nil {

@@ -51,9 +51,10 @@ func commands() []command {
 	return []command{
 		{"run", "run the gateway daemon", cmdRun},
 		{"demo", "keygen, run with simulated sensors, audit, export and verify: the whole spine in one command", cmdDemo},
-		{"keygen", "create the gateway's Ed25519 and ML-DSA-65 keys (mode 0600; never overwrites)", cmdKeygen},
+		{"keygen", "create the gateway's Ed25519 and ML-DSA-65 keys, or with --evm its ledger key (mode 0600; never overwrites)", cmdKeygen},
 		{"id", "print the gateway's public keys, key IDs and log origin", cmdID},
 		{"status", "ask the running daemon how it is doing", cmdStatus},
+		{"anchor", "ask the running daemon to anchor its newest checkpoint on the ledger now", cmdAnchor},
 		{"export", "write the proof bundle of one reading (stdout, or --out FILE)", cmdExport},
 		{"verify", "check a proof bundle offline and print every step", cmdVerify},
 		{"ports", "list serial ports with USB vendor/product ids and /dev/serial/by-id links", cmdPorts},

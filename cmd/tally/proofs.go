@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/tallygw/tally/anchor/bundle"
 	"github.com/tallygw/tally/anchor/checkpoint"
+	"github.com/tallygw/tally/anchor/cometbft"
+	"github.com/tallygw/tally/anchor/ledger"
 	"github.com/tallygw/tally/edge/audit"
 	"github.com/tallygw/tally/edge/config"
 	"github.com/tallygw/tally/edge/store"
@@ -26,20 +29,24 @@ func openStore(cfg *config.Config) (*store.Store, error) {
 	return store.Open(path, cfg.Origin(), store.Options{QuarantineMax: cfg.Store.QuarantineMax})
 }
 
-// exportBundle builds the proof bundle of reading seq against the latest checkpoint.
+// exportBundle builds the proof bundle of reading seq: an inclusion proof to
+// the first checkpoint covering it (so a reading's bundle does not change as
+// the log grows) and, once a ledger anchor covers it, the first such anchor
+// with a consistency proof from that checkpoint to the anchored one.
 func exportBundle(ctx context.Context, st *store.Store, pub checkpoint.Keys, seq int64) (*bundle.Bundle, error) {
-	cp, err := st.LatestCheckpoint(ctx)
+	if seq < 0 || seq >= st.Size() {
+		return nil, fmt.Errorf("there is no reading %d: the log holds 0..%d", seq, st.Size()-1)
+	}
+	cp, err := st.CheckpointCovering(ctx, seq)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("no checkpoint yet: the daemon signs one every checkpoint.interval, every checkpoint.max_readings readings and at shutdown")
+		latest, lerr := st.LatestCheckpoint(ctx)
+		if lerr != nil {
+			return nil, fmt.Errorf("no checkpoint yet: the daemon signs one every checkpoint.interval, every checkpoint.max_readings readings and at shutdown")
+		}
+		return nil, fmt.Errorf("reading %d is not yet covered by a checkpoint (latest covers 0..%d); wait for the next checkpoint", seq, latest.Size-1)
 	}
 	if err != nil {
 		return nil, err
-	}
-	if seq < 0 || seq >= cp.Size {
-		if seq >= 0 && seq < st.Size() {
-			return nil, fmt.Errorf("reading %d is not yet covered by a checkpoint (latest covers 0..%d); wait for the next checkpoint", seq, cp.Size-1)
-		}
-		return nil, fmt.Errorf("there is no reading %d: the log holds 0..%d", seq, st.Size()-1)
 	}
 	env, err := st.Envelope(ctx, seq)
 	if err != nil {
@@ -55,12 +62,35 @@ func exportBundle(ctx context.Context, st *store.Store, pub checkpoint.Keys, seq
 	}
 	b := &bundle.Bundle{
 		Format: bundle.Format, Origin: pub.Origin, Seq: seq, Envelope: env,
-		TreeSize: cp.Size, Checkpoint: string(cp.Note), Keys: pk, Anchor: json.RawMessage("null"),
+		TreeSize: cp.Size, Checkpoint: string(cp.Note), Keys: pk,
 	}
-	for _, h := range proof {
-		b.Inclusion = append(b.Inclusion, append([]byte(nil), h[:]...))
+	b.Inclusion = hashBytes(proof)
+	an, err := st.AnchorCovering(ctx, seq)
+	if errors.Is(err, store.ErrNotFound) {
+		return b, nil
 	}
+	if err != nil {
+		return nil, err
+	}
+	acp, err := st.CheckpointOfSize(ctx, an.Size)
+	if err != nil {
+		return nil, fmt.Errorf("anchored checkpoint: %w", err)
+	}
+	cons, err := st.ConsistencyProof(ctx, cp.Size, an.Size)
+	if err != nil {
+		return nil, fmt.Errorf("consistency proof %d→%d: %w", cp.Size, an.Size, err)
+	}
+	b.Anchor = &bundle.Anchor{Checkpoint: string(acp.Note), Consistency: hashBytes(cons), Receipt: *an.Receipt}
 	return b, nil
+}
+
+// hashBytes turns proof hashes into the byte strings bundles carry.
+func hashBytes[H ~[32]byte](hs []H) [][]byte {
+	out := make([][]byte, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, append([]byte(nil), h[:]...))
+	}
+	return out
 }
 
 func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -123,11 +153,16 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs, _ := newFlags("verify", stderr)
 	keysFile := fs.String("keys", "", "pin the gateway's keys: the JSON of `tally id --json` as registered with the consortium")
 	asJSON := fs.Bool("json", false, "print the steps as JSON")
+	genesis := fs.String("genesis", "", "CometBFT: pin the chain id and validator set of this genesis.json")
+	valsHash := fs.String("validators-hash", "", "CometBFT: pin this validator set hash (hex) instead of a genesis file")
+	chainID := fs.String("chain-id", "", "pin the ledger's chain id (CometBFT chain id, or the EVM chain id in decimal)")
+	sender := fs.String("sender", "", "EVM: pin the address the gateway anchors from")
+	online := fs.String("online", "", "also read the anchor tx again from this ledger node's RPC URL")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usageError("usage: tally verify [--keys FILE] BUNDLE.json")
+		return usageError("usage: tally verify [--keys FILE] [--genesis FILE | --validators-hash HEX] [--chain-id ID] [--sender ADDR] [--online URL] BUNDLE.json")
 	}
 	raw, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
@@ -150,6 +185,10 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		opts.Pinned = &id.PublicKeys
 		opts.PinnedOrigin = id.Origin
 	}
+	if opts.Trust, err = trustFlags(*genesis, *valsHash, *chainID, *sender); err != nil {
+		return err
+	}
+	opts.Online, opts.Context = *online, ctx
 	steps, verr := bundle.Verify(b, opts)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -208,4 +247,34 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "audit passed: %d readings (signatures, payloads, seq 0..%d without holes), %d tree hashes, %d checkpoints (Ed25519 + ML-DSA-65, roots recomputed); root %x; %s\n",
 		rep.Readings, rep.Readings-1, rep.TreeHashes, rep.Checkpoints, rep.Root[:], time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// trustFlags builds the ledger trust root an auditor pins on the command line.
+func trustFlags(genesis, valsHash, chainID, sender string) (ledger.Trust, error) {
+	var t ledger.Trust
+	if genesis != "" {
+		if valsHash != "" {
+			return t, usageError("--genesis and --validators-hash both pin the validator set: give one")
+		}
+		g, err := cometbft.TrustFromGenesis(genesis)
+		if err != nil {
+			return t, err
+		}
+		if chainID != "" && chainID != g.ChainID {
+			return t, usageError("--chain-id %q is not the genesis file's chain %q", chainID, g.ChainID)
+		}
+		t = g
+	}
+	if valsHash != "" {
+		h, err := hex.DecodeString(valsHash)
+		if err != nil || len(h) != 32 {
+			return t, usageError("--validators-hash %q is not 64 hex digits", valsHash)
+		}
+		t.ValidatorsHash = h
+	}
+	if chainID != "" {
+		t.ChainID = chainID
+	}
+	t.Sender = sender
+	return t, nil
 }

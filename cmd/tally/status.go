@@ -75,6 +75,22 @@ func printStatus(w io.Writer, st *edge.Status) {
 		}
 		fmt.Fprintln(w)
 	}
+	if a := st.Anchor; a != nil {
+		fmt.Fprintf(w, "anchor:   %s, %s; ", a.Backend, a.State)
+		if a.LastAnchoredAt != nil {
+			fmt.Fprintf(w, "anchored up to size %d %s (tx %s, height %d); ", a.LastAnchoredSize, ago(*a.LastAnchoredAt), a.LastTxID, a.LastHeight)
+		} else {
+			fmt.Fprint(w, "nothing anchored yet; ")
+		}
+		fmt.Fprintf(w, "%d readings not yet anchored", a.Backlog)
+		if a.Pending != nil {
+			fmt.Fprintf(w, "; pending tx %s for size %d (%s, since %s)", a.Pending.TxID, a.Pending.Size, a.Pending.State, ago(a.Pending.Since))
+		}
+		if a.LastError != "" {
+			fmt.Fprintf(w, "; LAST ERROR: %s", a.LastError)
+		}
+		fmt.Fprintln(w)
+	}
 	if b := st.Broker; b != nil {
 		fmt.Fprintf(w, "broker:   embedded at %s, %d clients", b.URL, b.Clients)
 		if b.Dropped > 0 {
@@ -124,4 +140,30 @@ func bytesHuman(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func cmdAnchor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := newFlags("anchor", stderr)
+	cfg, err := c.parseLoad(fs, args)
+	if err != nil {
+		return err
+	}
+	if cfg.HTTP.Listen == "off" {
+		return fmt.Errorf("http.listen is off in %s: the daemon cannot be asked", cfg.File())
+	}
+	url := "http://" + cfg.HTTP.Listen + "/api/anchor"
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("no answer from the daemon at %s: %w (is tally running with this config?)", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("%s answered %s: %s", url, resp.Status, body)
+	}
+	fmt.Fprintf(stdout, "%swatch it with: tally status --config %s\n", body, cfg.File())
+	return nil
 }

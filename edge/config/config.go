@@ -46,6 +46,7 @@ type Config struct {
 	Conditions *conditions.Config `yaml:"conditions"`
 	Broker     *broker.Config     `yaml:"broker"`
 	Uplink     *uplink.Config     `yaml:"uplink"`
+	Anchor     *Anchor            `yaml:"anchor"`
 
 	file  string          // the file it was loaded from
 	lines map[string]int  // key path -> line, for validation errors
@@ -454,6 +455,7 @@ func (c *Config) SetDefaults() {
 		u.PasswordFile, u.CAFile, u.CertFile, u.KeyFile = c.near(u.PasswordFile), c.near(u.CAFile), c.near(u.CertFile), c.near(u.KeyFile)
 		u.SetDefaults(c.Gateway.ID)
 	}
+	c.anchorDefaults()
 	if c.Conditions != nil && c.Conditions.ZonesFile != "" && !filepath.IsAbs(c.Conditions.ZonesFile) {
 		// Relative to the configuration file, like every other file it names.
 		c.Conditions.ZonesFile = filepath.Join(filepath.Dir(c.file), c.Conditions.ZonesFile)
@@ -566,6 +568,9 @@ func (c *Config) Validate() error {
 		if err := c.sub("uplink", c.Uplink.Validate()); err != nil {
 			return err
 		}
+	}
+	if err := c.validateAnchor(); err != nil {
+		return err
 	}
 	if c.Conditions != nil {
 		if err := c.Conditions.Validate(); err != nil {

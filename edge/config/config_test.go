@@ -48,7 +48,7 @@ func TestBadConfigs(t *testing.T) {
 		key        string
 		msg        string
 	}{
-		{"unknown top key", "gateway:\n  id: gw-1\ncheckpoints:\n  interval: 1m\n", 3, "checkpoints", "unknown key; allowed here: broker, checkpoint, conditions, data_dir"},
+		{"unknown top key", "gateway:\n  id: gw-1\ncheckpoints:\n  interval: 1m\n", 3, "checkpoints", "unknown key; allowed here: anchor, broker, checkpoint, conditions, data_dir"},
 		{"unknown nested key", "gateway:\n  id: gw-1\ncheckpoint:\n  intervall: 1m\n", 4, "checkpoint.intervall", "allowed here: interval, max_readings"},
 		{"unknown sensor key", "gateway:\n  id: gw-1\nsensors:\n  - id: s1\n    driver: sim\n    baud: 9600\n", 6, "sensors[0].baud", "unknown key"},
 		{"wrong type int", "gateway:\n  id: gw-1\ncheckpoint:\n  max_readings: lots\n", 4, "checkpoint.max_readings", `"lots" is not a whole number`},

@@ -53,6 +53,18 @@ var migrations = []string{
 	);`,
 	`CREATE TABLE cursors (name TEXT PRIMARY KEY, position INTEGER NOT NULL, updated_us INTEGER NOT NULL);`,
 	`CREATE TABLE gaps (sensor TEXT PRIMARY KEY, refused INTEGER NOT NULL, first_us INTEGER NOT NULL, last_us INTEGER NOT NULL);`,
+	`CREATE TABLE anchors (
+		size         INTEGER PRIMARY KEY,
+		ledger       TEXT NOT NULL,
+		tx_id        TEXT NOT NULL,
+		state        TEXT NOT NULL,
+		submission   BLOB NOT NULL,
+		prepared_us  INTEGER NOT NULL,
+		broadcast_us INTEGER,
+		final_us     INTEGER,
+		receipt      BLOB
+	);
+	CREATE INDEX anchors_state ON anchors(state);`,
 }
 
 // SchemaVersion is the schema this build writes.
