@@ -16,6 +16,7 @@ import (
 	"github.com/tallygw/tally/edge"
 	"github.com/tallygw/tally/edge/audit"
 	"github.com/tallygw/tally/edge/config"
+	"github.com/tallygw/tally/edge/export"
 	"github.com/tallygw/tally/edge/keys"
 	"github.com/tallygw/tally/edge/report"
 )
@@ -111,7 +112,7 @@ wait:
 		return err
 	}
 	for i, seq := range []int64{0, rep.Readings / 2, rep.Readings - 1} {
-		b, err := exportBundle(ctx, st, pub, seq)
+		b, err := export.Bundle(ctx, st, pub, seq)
 		if err != nil {
 			return err
 		}

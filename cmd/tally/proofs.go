@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,11 +11,11 @@ import (
 	"time"
 
 	"github.com/tallygw/tally/anchor/bundle"
-	"github.com/tallygw/tally/anchor/checkpoint"
 	"github.com/tallygw/tally/anchor/cometbft"
 	"github.com/tallygw/tally/anchor/ledger"
 	"github.com/tallygw/tally/edge/audit"
 	"github.com/tallygw/tally/edge/config"
+	"github.com/tallygw/tally/edge/export"
 	"github.com/tallygw/tally/edge/store"
 )
 
@@ -27,70 +26,6 @@ func openStore(cfg *config.Config) (*store.Store, error) {
 		return nil, fmt.Errorf("no database at %s: has this gateway run yet? (check --data / data_dir)", path)
 	}
 	return store.Open(path, cfg.Origin(), store.Options{QuarantineMax: cfg.Store.QuarantineMax})
-}
-
-// exportBundle builds the proof bundle of reading seq: an inclusion proof to
-// the first checkpoint covering it (so a reading's bundle does not change as
-// the log grows) and, once a ledger anchor covers it, the first such anchor
-// with a consistency proof from that checkpoint to the anchored one.
-func exportBundle(ctx context.Context, st *store.Store, pub checkpoint.Keys, seq int64) (*bundle.Bundle, error) {
-	if seq < 0 || seq >= st.Size() {
-		return nil, fmt.Errorf("there is no reading %d: the log holds 0..%d", seq, st.Size()-1)
-	}
-	cp, err := st.CheckpointCovering(ctx, seq)
-	if errors.Is(err, store.ErrNotFound) {
-		latest, lerr := st.LatestCheckpoint(ctx)
-		if lerr != nil {
-			return nil, fmt.Errorf("no checkpoint yet: the daemon signs one every checkpoint.interval, every checkpoint.max_readings readings and at shutdown")
-		}
-		return nil, fmt.Errorf("reading %d is not yet covered by a checkpoint (latest covers 0..%d); wait for the next checkpoint", seq, latest.Size-1)
-	}
-	if err != nil {
-		return nil, err
-	}
-	env, err := st.Envelope(ctx, seq)
-	if err != nil {
-		return nil, err
-	}
-	proof, err := st.InclusionProof(ctx, seq, cp.Size)
-	if err != nil {
-		return nil, fmt.Errorf("inclusion proof for %d: %w", seq, err)
-	}
-	pk, err := bundle.NewPublicKeys(pub)
-	if err != nil {
-		return nil, err
-	}
-	b := &bundle.Bundle{
-		Format: bundle.Format, Origin: pub.Origin, Seq: seq, Envelope: env,
-		TreeSize: cp.Size, Checkpoint: string(cp.Note), Keys: pk,
-	}
-	b.Inclusion = hashBytes(proof)
-	an, err := st.AnchorCovering(ctx, seq)
-	if errors.Is(err, store.ErrNotFound) {
-		return b, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	acp, err := st.CheckpointOfSize(ctx, an.Size)
-	if err != nil {
-		return nil, fmt.Errorf("anchored checkpoint: %w", err)
-	}
-	cons, err := st.ConsistencyProof(ctx, cp.Size, an.Size)
-	if err != nil {
-		return nil, fmt.Errorf("consistency proof %d→%d: %w", cp.Size, an.Size, err)
-	}
-	b.Anchor = &bundle.Anchor{Checkpoint: string(acp.Note), Consistency: hashBytes(cons), Receipt: *an.Receipt}
-	return b, nil
-}
-
-// hashBytes turns proof hashes into the byte strings bundles carry.
-func hashBytes[H ~[32]byte](hs []H) [][]byte {
-	out := make([][]byte, 0, len(hs))
-	for _, h := range hs {
-		out = append(out, append([]byte(nil), h[:]...))
-	}
-	return out
 }
 
 func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -129,7 +64,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else if seq, err = strconv.ParseInt(*seqFlag, 10, 64); err != nil {
 		return usageError("--seq %q is not a number", *seqFlag)
 	}
-	b, err := exportBundle(ctx, st, pub, seq)
+	b, err := export.Bundle(ctx, st, pub, seq)
 	if err != nil {
 		return err
 	}
