@@ -31,15 +31,15 @@ const Format = "tally-proof-bundle/1"
 // Bundle is the JSON proof bundle for one reading. Byte strings are
 // standard base64 (RFC 4648 §4, with padding), as encoding/json writes them.
 type Bundle struct {
-	Format     string          `json:"format"`
-	Origin     string          `json:"origin"`
-	Seq        int64           `json:"seq"`
-	Envelope   []byte          `json:"envelope"`
-	TreeSize   int64           `json:"tree_size"`
-	Inclusion  [][]byte        `json:"inclusion_proof"`
-	Checkpoint string          `json:"checkpoint"`
-	Keys       PublicKeys      `json:"keys"`
-	Anchor     *Anchor         `json:"anchor"` // null until a ledger anchor covers the reading
+	Format     string     `json:"format"`
+	Origin     string     `json:"origin"`
+	Seq        int64      `json:"seq"`
+	Envelope   []byte     `json:"envelope"`
+	TreeSize   int64      `json:"tree_size"`
+	Inclusion  [][]byte   `json:"inclusion_proof"`
+	Checkpoint string     `json:"checkpoint"`
+	Keys       PublicKeys `json:"keys"`
+	Anchor     *Anchor    `json:"anchor"` // null until a ledger anchor covers the reading
 }
 
 // Anchor is the ledger anchor covering the bundle's checkpoint: the anchored
