@@ -243,11 +243,19 @@ func verifyAnchor(s *ledger.Steps, a *Anchor, cp checkpoint.Checkpoint, keys che
 		s.OK("consistency", "the anchored tree of size %d extends the tree of size %d (RFC 6962 consistency proof, %d hashes)", acp.Size, cp.Size, len(proof))
 	}
 
-	r := &a.Receipt
+	an := ledger.Anchored{Origin: acp.Origin, Size: acp.Size, Root: acp.Root, NoteSHA256: sha256.Sum256([]byte(a.Checkpoint))}
+	return VerifyReceipt(s, &a.Receipt, an, opts)
+}
+
+// VerifyReceipt checks a ledger receipt for the anchored checkpoint an: the
+// ledger's own evidence (offline, against opts.Trust), that the transaction
+// carries the checkpoint, and with opts.Online the ledger node's answer.
+func VerifyReceipt(s *ledger.Steps, r *ledger.Receipt, an ledger.Anchored, opts Options) error {
+	var err error
 	switch r.Ledger {
 	case cometbft.Kind:
 		err = cometbft.Verify(s, r, opts.Trust)
-	case "evm":
+	case evm.Kind:
 		err = evm.Verify(s, r, opts.Trust)
 	default:
 		return s.Fail("ledger", fmt.Errorf("ledger kind %q is not one this tally verifies (cometbft, evm)", r.Ledger))
@@ -255,26 +263,20 @@ func verifyAnchor(s *ledger.Steps, a *Anchor, cp checkpoint.Checkpoint, keys che
 	if err != nil {
 		return err
 	}
-	an := ledger.Anchored{Origin: acp.Origin, Size: acp.Size, Root: acp.Root, NoteSHA256: sha256.Sum256([]byte(a.Checkpoint))}
 	if err := ledger.CheckPayload(s, r, an); err != nil {
 		return err
 	}
-	if opts.Online != "" {
-		ctx := opts.Context
-		if ctx == nil {
-			ctx = context.Background()
-		}
-		switch r.Ledger {
-		case cometbft.Kind:
-			err = cometbft.VerifyOnline(ctx, s, r, opts.Online)
-		case "evm":
-			err = evm.VerifyOnline(ctx, s, r, opts.Online)
-		}
-		if err != nil {
-			return err
-		}
+	if opts.Online == "" {
+		return nil
 	}
-	return nil
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if r.Ledger == cometbft.Kind {
+		return cometbft.VerifyOnline(ctx, s, r, opts.Online)
+	}
+	return evm.VerifyOnline(ctx, s, r, opts.Online)
 }
 
 // Decode parses a bundle, rejecting unknown and missing members.

@@ -149,11 +149,31 @@ func (a *Anchorer) register(reg prometheus.Registerer) {
 	)
 }
 
+// load takes the newest final anchor from the store.
+func (a *Anchorer) load(ctx context.Context) error {
+	last, err := a.st.LatestAnchor(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	a.noteFinal(last, false)
+	return nil
+}
+
+// Once anchors the newest checkpoint now and waits until it is final (or
+// fails): for a store no daemon is running on.
+func (a *Anchorer) Once(ctx context.Context) error {
+	if err := a.load(ctx); err != nil {
+		return err
+	}
+	return a.cycle(ctx)
+}
+
 // Run anchors until ctx is cancelled.
 func (a *Anchorer) Run(ctx context.Context) error {
-	if last, err := a.st.LatestAnchor(ctx); err == nil {
-		a.noteFinal(last, false)
-	} else if !errors.Is(err, store.ErrNotFound) {
+	if err := a.load(ctx); err != nil {
 		return err
 	}
 	wait := a.opts.RetryMin

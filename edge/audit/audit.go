@@ -12,8 +12,10 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/tallygw/tally/anchor/bundle"
 	"github.com/tallygw/tally/anchor/checkpoint"
 	"github.com/tallygw/tally/anchor/envelope"
+	"github.com/tallygw/tally/anchor/ledger"
 	"github.com/tallygw/tally/edge/store"
 )
 
@@ -162,4 +164,32 @@ func verifyRow(r store.Row, keys checkpoint.Keys, gateway string) error {
 		return fmt.Errorf("index columns (sensor, kind, time, msg_id) differ from the signed envelope")
 	}
 	return nil
+}
+
+// Anchors checks every final ledger anchor in the store: the anchored
+// checkpoint is the stored one of that size, its receipt's evidence verifies
+// offline against trust, and the transaction carries that checkpoint. The
+// checkpoints themselves are checked by Run. It returns how many it checked.
+func Anchors(ctx context.Context, st *store.Store, trust ledger.Trust) (int, error) {
+	n := 0
+	err := st.FinalAnchors(ctx, func(a store.Anchor) error {
+		cp, err := st.CheckpointOfSize(ctx, a.Size)
+		if err != nil {
+			return fmt.Errorf("anchor of tree size %d: no such checkpoint in the store: %w", a.Size, err)
+		}
+		an, err := ledger.FromNote(cp.Note)
+		if err != nil {
+			return fmt.Errorf("anchor of tree size %d: %w", a.Size, err)
+		}
+		if a.Receipt == nil {
+			return fmt.Errorf("anchor of tree size %d is final but has no receipt", a.Size)
+		}
+		var s ledger.Steps
+		if err := bundle.VerifyReceipt(&s, a.Receipt, an, bundle.Options{Trust: trust}); err != nil {
+			return fmt.Errorf("anchor of tree size %d (tx %s): %w", a.Size, a.Receipt.TxID, err)
+		}
+		n++
+		return nil
+	})
+	return n, err
 }
