@@ -25,8 +25,12 @@ import (
 	"github.com/tallygw/tally/anchor/ledger"
 )
 
-// Format names this bundle layout; it is the bundle's "format" member.
-const Format = "tally-proof-bundle/1"
+// Format names the layout of a bundle without an anchor (its "format"
+// member); FormatAnchored the layout with one (docs/FORMATS.md §5).
+const (
+	Format         = "tally-proof-bundle/1"
+	FormatAnchored = "tally-proof-bundle/2"
+)
 
 // Bundle is the JSON proof bundle for one reading. Byte strings are
 // standard base64 (RFC 4648 §4, with padding), as encoding/json writes them.
@@ -129,8 +133,13 @@ func Verify(b *Bundle, opts Options) ([]Step, error) {
 		return s.List, err
 	}
 
-	if b.Format != Format {
-		return fail("format", fmt.Errorf("bundle format %q is not %q", b.Format, Format))
+	switch {
+	case b.Format == Format && b.Anchor != nil:
+		return fail("format", fmt.Errorf("a %s bundle has no anchor (anchored bundles are %s)", Format, FormatAnchored))
+	case b.Format == FormatAnchored && b.Anchor == nil:
+		return fail("format", fmt.Errorf("a %s bundle must carry an anchor", FormatAnchored))
+	case b.Format != Format && b.Format != FormatAnchored:
+		return fail("format", fmt.Errorf("bundle format %q is not %q or %q", b.Format, Format, FormatAnchored))
 	}
 	if id, found := strings.CutPrefix(b.Origin, "tally/"); !found || !gatewayID.MatchString(id) {
 		return fail("format", fmt.Errorf("origin %q is not tally/<gateway id>", b.Origin))
@@ -294,7 +303,7 @@ func Decode(data []byte) (*Bundle, error) {
 	dec.DisallowUnknownFields()
 	var b Bundle
 	if err := dec.Decode(&b); err != nil {
-		return nil, fmt.Errorf("bundle is not valid JSON of format %s: %w", Format, err)
+		return nil, fmt.Errorf("bundle is not valid JSON of format %s or %s: %w", Format, FormatAnchored, err)
 	}
 	return &b, nil
 }

@@ -74,17 +74,21 @@ func TestVerifyNamesFailingStep(t *testing.T) {
 		pin  bool
 		step string
 	}{
-		"format":            {func(b *bundle.Bundle) { b.Format = "x" }, false, "format"},
-		"wrong pinned keys": {func(b *bundle.Bundle) {}, true, "keys"},
-		"envelope byte":     {func(b *bundle.Bundle) { b.Envelope[40] ^= 1 }, false, "reading signature"},
-		"seq":               {func(b *bundle.Bundle) { b.Seq = 4 }, false, "reading payload"},
-		"checkpoint edited": {func(b *bundle.Bundle) { b.Checkpoint = "x" + b.Checkpoint }, false, "checkpoint signatures"},
-		"tree size":         {func(b *bundle.Bundle) { b.TreeSize++ }, false, "checkpoint signatures"},
-		"proof hash":        {func(b *bundle.Bundle) { b.Inclusion[0][0] ^= 1 }, false, "inclusion"},
-		"proof truncated":   {func(b *bundle.Bundle) { b.Inclusion = b.Inclusion[1:] }, false, "inclusion"},
-		"anchor unsigned":   {func(b *bundle.Bundle) { b.Anchor = &bundle.Anchor{Checkpoint: "x"} }, false, "anchored checkpoint"},
+		"format":                {func(b *bundle.Bundle) { b.Format = "x" }, false, "format"},
+		"wrong pinned keys":     {func(b *bundle.Bundle) {}, true, "keys"},
+		"envelope byte":         {func(b *bundle.Bundle) { b.Envelope[40] ^= 1 }, false, "reading signature"},
+		"seq":                   {func(b *bundle.Bundle) { b.Seq = 4 }, false, "reading payload"},
+		"checkpoint edited":     {func(b *bundle.Bundle) { b.Checkpoint = "x" + b.Checkpoint }, false, "checkpoint signatures"},
+		"tree size":             {func(b *bundle.Bundle) { b.TreeSize++ }, false, "checkpoint signatures"},
+		"proof hash":            {func(b *bundle.Bundle) { b.Inclusion[0][0] ^= 1 }, false, "inclusion"},
+		"proof truncated":       {func(b *bundle.Bundle) { b.Inclusion = b.Inclusion[1:] }, false, "inclusion"},
+		"anchor in a v1 bundle": {func(b *bundle.Bundle) { b.Anchor = &bundle.Anchor{Checkpoint: "x"} }, false, "format"},
+		"v2 without anchor":     {func(b *bundle.Bundle) { b.Format = bundle.FormatAnchored }, false, "format"},
+		"anchor unsigned": {func(b *bundle.Bundle) {
+			b.Format, b.Anchor = bundle.FormatAnchored, &bundle.Anchor{Checkpoint: "x"}
+		}, false, "anchored checkpoint"},
 		"anchor unknown kind": {func(b *bundle.Bundle) {
-			b.Anchor = &bundle.Anchor{Checkpoint: b.Checkpoint, Receipt: ledger.Receipt{Ledger: "x"}}
+			b.Format, b.Anchor = bundle.FormatAnchored, &bundle.Anchor{Checkpoint: b.Checkpoint, Receipt: ledger.Receipt{Ledger: "x"}}
 		}, false, "ledger"},
 		"short proof element": {func(b *bundle.Bundle) { b.Inclusion[0] = b.Inclusion[0][:5] }, false, "inclusion"},
 	}

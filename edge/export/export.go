@@ -63,6 +63,7 @@ func Bundle(ctx context.Context, st *store.Store, pub checkpoint.Keys, seq int64
 	if err != nil {
 		return nil, fmt.Errorf("consistency proof %d→%d: %w", cp.Size, an.Size, err)
 	}
+	b.Format = bundle.FormatAnchored
 	b.Anchor = &bundle.Anchor{Checkpoint: string(acp.Note), Consistency: hashBytes(cons), Receipt: *an.Receipt}
 	return b, nil
 }
