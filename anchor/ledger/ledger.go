@@ -72,6 +72,9 @@ func ValidateFormat(format string) error {
 		if i < 0 {
 			break
 		}
+		if strings.Contains(rest[:i], "}") {
+			return fmt.Errorf("tx format %q has a '}' without '{'", format)
+		}
 		j := strings.IndexByte(rest[i:], '}')
 		if j < 0 {
 			return fmt.Errorf("tx format %q has an unclosed '{'", format)
