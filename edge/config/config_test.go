@@ -49,6 +49,11 @@ func TestBadConfigs(t *testing.T) {
 		msg        string
 	}{
 		{"unknown top key", "gateway:\n  id: gw-1\ncheckpoints:\n  interval: 1m\n", 3, "checkpoints", "unknown key; allowed here: anchor, broker, checkpoint, conditions, data_dir"},
+		{"anchor backend", "gateway:\n  id: gw-1\nanchor:\n  backend: bitcoin\n", 4, "anchor.backend", `"bitcoin" is not one of none, cometbft, evm`},
+		{"anchor rpc", "gateway:\n  id: gw-1\nanchor:\n  backend: cometbft\n  cometbft:\n    rpc: 127.0.0.1:26657\n", 6, "anchor.cometbft.rpc", "is not an http(s)://host:port URL"},
+		{"anchor evm chain id", "gateway:\n  id: gw-1\nanchor:\n  backend: evm\n  evm:\n    rpc: http://127.0.0.1:8545\n", 5, "anchor.evm.chain_id", "is required"},
+		{"anchor tx format", "gateway:\n  id: gw-1\nanchor:\n  tx_format: \"{origin}\"\n", 4, "anchor.tx_format", "must contain {size}"},
+		{"anchor gas price", "gateway:\n  id: gw-1\nanchor:\n  backend: evm\n  evm:\n    rpc: http://x:8545\n    chain_id: 5\n    gas_price: cheap\n", 8, "anchor.evm.gas_price", "is not auto or a whole number"},
 		{"unknown nested key", "gateway:\n  id: gw-1\ncheckpoint:\n  intervall: 1m\n", 4, "checkpoint.intervall", "allowed here: interval, max_readings"},
 		{"unknown sensor key", "gateway:\n  id: gw-1\nsensors:\n  - id: s1\n    driver: sim\n    baud: 9600\n", 6, "sensors[0].baud", "unknown key"},
 		{"wrong type int", "gateway:\n  id: gw-1\ncheckpoint:\n  max_readings: lots\n", 4, "checkpoint.max_readings", `"lots" is not a whole number`},
