@@ -1,6 +1,7 @@
 package cometbft_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -78,10 +79,18 @@ func verify(r *ledger.Receipt, trust ledger.Trust) ([]ledger.Step, error) {
 	return s.List, err
 }
 
+// libEvidence is the evidence decoded with CometBFT's own types, which the
+// tests use as the reference tally's verifier must agree with.
+type libEvidence struct {
+	SignedHeader *types.SignedHeader `json:"signed_header"`
+	Validators   []*types.Validator  `json:"validators"`
+	TxProof      types.TxProof       `json:"tx_proof"`
+}
+
 // editEvidence decodes, edits and re-encodes a receipt's evidence.
-func editEvidence(t *testing.T, r *ledger.Receipt, edit func(*cometbft.Evidence)) {
+func editEvidence(t *testing.T, r *ledger.Receipt, edit func(*libEvidence)) {
 	t.Helper()
-	var ev cometbft.Evidence
+	var ev libEvidence
 	if err := cmtjson.Unmarshal(r.Evidence, &ev); err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +103,8 @@ func editEvidence(t *testing.T, r *ledger.Receipt, edit func(*cometbft.Evidence)
 }
 
 // dropSignatures marks the first n present commit signatures absent.
-func dropSignatures(n int) func(*cometbft.Evidence) {
-	return func(ev *cometbft.Evidence) {
+func dropSignatures(n int) func(*libEvidence) {
+	return func(ev *libEvidence) {
 		for i, sig := range ev.SignedHeader.Commit.Signatures {
 			if n > 0 && sig.BlockIDFlag == types.BlockIDFlagCommit {
 				ev.SignedHeader.Commit.Signatures[i] = types.NewCommitSigAbsent()
@@ -108,7 +117,7 @@ func dropSignatures(n int) func(*cometbft.Evidence) {
 // signed counts the commit's signatures for the block.
 func signed(t *testing.T, r *ledger.Receipt) int {
 	n := 0
-	editEvidence(t, r, func(ev *cometbft.Evidence) {
+	editEvidence(t, r, func(ev *libEvidence) {
 		for _, sig := range ev.SignedHeader.Commit.Signatures {
 			if sig.BlockIDFlag == types.BlockIDFlagCommit {
 				n++
@@ -124,6 +133,7 @@ func TestEvidenceTampering(t *testing.T) {
 	if err != nil {
 		t.Fatalf("genuine receipt: %v", err)
 	}
+	agreeWithLibrary(t, r, trust, net)
 	names := []string{}
 	for _, s := range steps {
 		names = append(names, s.Name)
@@ -154,14 +164,14 @@ func TestEvidenceTampering(t *testing.T) {
 		step  string
 	}{
 		"flipped tx byte in the proof": {func(r *ledger.Receipt) {
-			editEvidence(t, r, func(ev *cometbft.Evidence) { ev.TxProof.Data[3] ^= 1 })
+			editEvidence(t, r, func(ev *libEvidence) { ev.TxProof.Data[3] ^= 1 })
 		}, trust, "tx in block"},
 		"flipped payload byte": {func(r *ledger.Receipt) { r.Payload[3] ^= 1 }, trust, "tx in block"},
 		"commit with too few signatures (2 of 4)": {func(r *ledger.Receipt) {
 			editEvidence(t, r, dropSignatures(2))
 		}, trust, "commit"},
 		"forged signature": {func(r *ledger.Receipt) {
-			editEvidence(t, r, func(ev *cometbft.Evidence) {
+			editEvidence(t, r, func(ev *libEvidence) {
 				for i, sig := range ev.SignedHeader.Commit.Signatures {
 					if sig.BlockIDFlag == types.BlockIDFlagCommit {
 						ev.SignedHeader.Commit.Signatures[i].Signature[5] ^= 1
@@ -172,7 +182,7 @@ func TestEvidenceTampering(t *testing.T) {
 		}, trust, "commit"},
 		"wrong validator set pinned": {func(r *ledger.Receipt) {}, ledger.Trust{ChainID: trust.ChainID, ValidatorsHash: other.ValidatorsHash}, "validator set"},
 		"validators swapped in the evidence": {func(r *ledger.Receipt) {
-			editEvidence(t, r, func(ev *cometbft.Evidence) { ev.Validators = ev.Validators[:3] })
+			editEvidence(t, r, func(ev *libEvidence) { ev.Validators = ev.Validators[:3] })
 		}, trust, "validator set"},
 		"root not in tx": {func(r *ledger.Receipt) {
 			wrong := anchored
@@ -183,7 +193,7 @@ func TestEvidenceTampering(t *testing.T) {
 		"wrong chain id pinned":          {func(r *ledger.Receipt) {}, ledger.Trust{ChainID: "other-chain", ValidatorsHash: trust.ValidatorsHash}, "chain id"},
 		"receipt names another chain":    {func(r *ledger.Receipt) { r.Network = "other-chain" }, trust, "chain id"},
 		"header edited": {func(r *ledger.Receipt) {
-			editEvidence(t, r, func(ev *cometbft.Evidence) {
+			editEvidence(t, r, func(ev *libEvidence) {
 				ev.SignedHeader.Header.Time = ev.SignedHeader.Header.Time.Add(time.Second)
 			})
 		}, trust, "signed header"},
@@ -217,6 +227,38 @@ func TestEvidenceTampering(t *testing.T) {
 			t.Fatal("a wrong block hash passed the online check")
 		}
 	})
+}
+
+// agreeWithLibrary checks tally's hand-assembled verification against
+// cometbft/types on the same evidence: header hash, validator set hash,
+// commit, tx proof and the genesis trust root.
+func agreeWithLibrary(t *testing.T, r *ledger.Receipt, trust ledger.Trust, net *cometnode.Net) {
+	t.Helper()
+	var ev libEvidence
+	if err := cmtjson.Unmarshal(r.Evidence, &ev); err != nil {
+		t.Fatal(err)
+	}
+	h := ev.SignedHeader.Header
+	if got := strings.ToLower(h.Hash().String()); got != r.BlockHash {
+		t.Fatalf("block hash: library %s, tally %s", got, r.BlockHash)
+	}
+	vals := types.NewValidatorSet(ev.Validators)
+	if !bytes.Equal(vals.Hash(), h.ValidatorsHash) || !bytes.Equal(vals.Hash(), trust.ValidatorsHash) {
+		t.Fatalf("validator set hash: library %X, header %X, tally's genesis trust %X", vals.Hash(), h.ValidatorsHash, trust.ValidatorsHash)
+	}
+	if err := vals.VerifyCommitLightAllSignatures(h.ChainID, ev.SignedHeader.Commit.BlockID, h.Height, ev.SignedHeader.Commit); err != nil {
+		t.Fatalf("library commit check: %v", err)
+	}
+	if err := ev.TxProof.Validate(h.DataHash); err != nil {
+		t.Fatalf("library tx proof check: %v", err)
+	}
+	doc, err := types.GenesisDocFromFile(net.Genesis())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(doc.ValidatorHash(), trust.ValidatorsHash) || doc.ChainID != trust.ChainID {
+		t.Fatalf("genesis trust: library %X %s, tally %X %s", doc.ValidatorHash(), doc.ChainID, trust.ValidatorsHash, trust.ChainID)
+	}
 }
 
 // writeOtherGenesis writes a genesis with one validator key changed: a

@@ -11,8 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-
-	cmtjson "github.com/cometbft/cometbft/libs/json"
 )
 
 // rpcError is an error the node answered with.
@@ -43,8 +41,7 @@ func newClient(rpc string, hc *http.Client) (*client, error) {
 	return &client{base: strings.TrimRight(rpc, "/"), http: hc}, nil
 }
 
-// call performs method with params and decodes the result into out with
-// CometBFT's JSON codec (64-bit integers as strings, typed public keys).
+// call performs method with params and decodes the result into out.
 func (c *client) call(ctx context.Context, method string, params url.Values, out any) error {
 	u := c.base + "/" + method
 	if len(params) > 0 {
@@ -76,7 +73,7 @@ func (c *client) call(ctx context.Context, method string, params url.Values, out
 	if len(env.Result) == 0 {
 		return fmt.Errorf("cometbft rpc %s: empty result", method)
 	}
-	if err := cmtjson.Unmarshal(env.Result, out); err != nil {
+	if err := json.Unmarshal(env.Result, out); err != nil {
 		return fmt.Errorf("cometbft rpc %s: decode result: %w", method, err)
 	}
 	return nil

@@ -123,6 +123,9 @@ type Submission struct {
 	TxID   string `json:"tx_id"` // the ledger's transaction id, lowercase hex
 	Raw    []byte `json:"raw"`   // the bytes broadcast (CometBFT: the tx; EVM: the signed RLP transaction)
 	Nonce  uint64 `json:"nonce,omitempty"`
+	// TxFormat is the template the payload was rendered from; the receipt
+	// records it, so a config change between prepare and commit is harmless.
+	TxFormat string `json:"tx_format"`
 }
 
 // State is what the ledger knows of a submission.

@@ -34,6 +34,13 @@ func TestAnchorCometBFT(t *testing.T) {
     rpc: %s
     genesis: %s
 `, net.Node(0).RPC(), net.Genesis()))
+	// Every command below reads the data directory from the config.
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "data_dir: %s\n", dir)
+	f.Close()
 	mustTally(t, "keygen", "--config", cfg)
 	idFile := filepath.Join(dir, "id.json")
 	os.WriteFile(idFile, []byte(mustTally(t, "id", "--json", "--config", cfg)), 0o644)
