@@ -56,8 +56,8 @@ type Config struct {
 	// included, that make it Final. Default 1.
 	Confirmations int
 	// TxFormat is the ledger.Render template for the calldata. Default
-	// ledger.DefaultTxFormat. Receipts name the format configured when
-	// they are made.
+	// ledger.DefaultTxFormat. Submissions record it, and receipts name the
+	// submission's format.
 	TxFormat string
 	// Timeout bounds each RPC call. Default 10 s.
 	Timeout time.Duration
@@ -224,7 +224,7 @@ func (b *Backend) Prepare(ctx context.Context, a ledger.Anchored, prev *ledger.S
 	if err != nil {
 		return nil, fmt.Errorf("evm: %w", err)
 	}
-	return &ledger.Submission{Ledger: Kind, TxID: hex0x(hash), Raw: raw, Nonce: nonce}, nil
+	return &ledger.Submission{Ledger: Kind, TxID: hex0x(hash), Raw: raw, Nonce: nonce, TxFormat: b.cfg.TxFormat}, nil
 }
 
 // takeNonce chooses the nonce for a new transaction: prev's when it may be
@@ -391,8 +391,17 @@ func (b *Backend) Check(ctx context.Context, s *ledger.Submission) (ledger.State
 		Height:    int64(rc.BlockNumber),
 		BlockHash: hex0x(blk.Hash),
 		BlockTime: time.Unix(int64(blk.Timestamp), 0).UTC(),
-		TxFormat:  b.cfg.TxFormat,
+		TxFormat:  txFormat(s, b.cfg.TxFormat),
 		Payload:   tx.Data,
 		Evidence:  evj,
 	}, nil
+}
+
+// txFormat is the format s was rendered from (older submissions did not
+// record it: the configured one).
+func txFormat(s *ledger.Submission, configured string) string {
+	if s.TxFormat != "" {
+		return s.TxFormat
+	}
+	return configured
 }
