@@ -112,7 +112,14 @@ wait:
 			break wait
 		case <-tick.C:
 			if st, err := sys.Status(ctx); err == nil {
-				say("status: %d readings, checkpoint at %d, %d sensors", st.Log.Size, st.Log.CheckpointSize, len(st.Sensors))
+				anchored := "no ledger"
+				if a := st.Anchor; a != nil {
+					anchored = fmt.Sprintf("anchored up to %d (%s)", a.LastAnchoredSize, a.State)
+					if a.LastError != "" {
+						anchored += ", last error: " + a.LastError
+					}
+				}
+				say("status: %d readings, checkpoint at %d, %s, %d sensors", st.Log.Size, st.Log.CheckpointSize, anchored, len(st.Sensors))
 			}
 		}
 	}
