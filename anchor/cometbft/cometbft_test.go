@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -287,4 +288,64 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("made-up evidence verified: %s", evidence)
 		}
 	})
+}
+
+// TestTxFormat: a consortium's own payload format is used as configured and
+// verifies; one the app refuses gives an error that says so.
+func TestTxFormat(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	net, err := cometnode.StartSingle(ctx, t.TempDir(), cometnode.Options{})
+	if err != nil {
+		t.Fatalf("start CometBFT: %v", err)
+	}
+	defer net.Stop()
+	trust, err := cometbft.TrustFromGenesis(net.Genesis())
+	if err != nil {
+		t.Fatal(err)
+	}
+	custom := "anchor/{origin}/{size}={root_hex}"
+	be, err := cometbft.New(cometbft.Config{RPC: net.Node(0).RPC(), TxFormat: custom, Trust: trust})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := be.Prepare(ctx, anchored, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "anchor/tally/gw-test/1234=" + hex.EncodeToString(anchored.Root[:]); string(sub.Raw) != want {
+		t.Fatalf("tx %q, want %q", sub.Raw, want)
+	}
+	if err := be.Broadcast(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		state, r, err := be.Check(ctx, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state == ledger.Final {
+			if r.TxFormat != custom {
+				t.Fatalf("receipt format %q", r.TxFormat)
+			}
+			if _, err := verify(r, trust); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// kvstore takes key=value only: a payload without '=' is refused at CheckTx.
+	bad, err := cometbft.New(cometbft.Config{RPC: net.Node(0).RPC(), TxFormat: "anchor {size} {root_hex}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err = bad.Prepare(ctx, anchored, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.Broadcast(ctx, sub); err == nil || !strings.Contains(err.Error(), "refused the anchor tx") || !strings.Contains(err.Error(), "tx_format") {
+		t.Fatalf("broadcast of a tx kvstore refuses: %v", err)
+	}
 }
