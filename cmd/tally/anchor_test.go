@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +91,19 @@ func TestAnchorCometBFT(t *testing.T) {
 	if after.Anchor.LastAnchoredSize < before.Log.CheckpointSize || after.Anchor.LastError != "" {
 		t.Fatalf("after tally anchor: %+v\n%s", after.Anchor, logs.String())
 	}
+	cfgText, _ := os.ReadFile(cfg)
+	listen := regexp.MustCompile(`listen: (\S+)`).FindSubmatch(cfgText)
+	resp, err := http.Get("http://" + string(listen[1]) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{fmt.Sprintf("tally_anchor_last_size %d", after.Anchor.LastAnchoredSize), "tally_anchor_backlog_readings ", "tally_anchor_age_seconds ", "tally_anchor_failing 0", "tally_anchor_anchors_total 1"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Fatalf("/metrics lacks %q", want)
+		}
+	}
 	human := mustTally(t, "status", "--config", cfg)
 	if !strings.Contains(human, "anchor:   cometbft") || !strings.Contains(human, fmt.Sprintf("anchored up to size %d", after.Anchor.LastAnchoredSize)) {
 		t.Fatalf("status:\n%s", human)
@@ -139,4 +155,19 @@ func TestAnchorCometBFT(t *testing.T) {
 	tamper("other validator set", func(map[string]any) {}, []string{"--validators-hash", strings.Repeat("ab", 32)}, "validator set")
 	tamper("root not in tx", func(m map[string]any) { receipt(m)["tx_format"] = "tally.{size}={root_b64}" }, pinned, "checkpoint in tx")
 	tamper("evidence block swapped", func(m map[string]any) { receipt(m)["height"] = 1 }, pinned, "signed header")
+}
+
+func TestKeygenEVM(t *testing.T) {
+	cfg, _ := gateway(t, fmt.Sprintf("data_dir: %s\n", t.TempDir()))
+	out := mustTally(t, "keygen", "--evm", "--config", cfg)
+	m := regexp.MustCompile(`wrote (\S+) \(secp256k1\), mode 0600; address (0x[0-9a-fA-F]{40})`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("keygen --evm: %s", out)
+	}
+	if st, err := os.Stat(m[1]); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v", m[1], err)
+	}
+	if r := tally(t, "keygen", "--evm", "--config", cfg); r.code == 0 {
+		t.Fatalf("a second keygen --evm overwrote the key: %+v", r)
+	}
 }
