@@ -209,20 +209,3 @@ func TestParseVersion(t *testing.T) {
 		}
 	}
 }
-
-func TestLogTail(t *testing.T) {
-	var l logBuffer
-	if got := l.Tail(3); got != "" {
-		t.Errorf("empty tail %q", got)
-	}
-	l.Write([]byte("a\nb\nc\nd\n"))
-	for n, want := range map[int]string{0: "", 1: "d", 2: "c\nd", 4: "a\nb\nc\nd", 9: "a\nb\nc\nd"} {
-		if got := l.Tail(n); got != want {
-			t.Errorf("Tail(%d) = %q, want %q", n, got, want)
-		}
-	}
-	l.Write([]byte(strings.Repeat("x", logKeep)))
-	if got := l.Tail(1); len(got) != logKeep {
-		t.Errorf("kept %d bytes, want %d", len(got), logKeep)
-	}
-}

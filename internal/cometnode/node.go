@@ -1,17 +1,16 @@
 package cometnode
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tallygw/tally/internal/tail"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -22,8 +21,6 @@ const (
 	stopTimeout = 10 * time.Second
 	// startTimeout bounds every wait for a node, under the caller's context.
 	startTimeout = 60 * time.Second
-	// logKeep is how much of a node's output a Node keeps.
-	logKeep = 256 << 10
 	// tailLines is how many log lines an error carries.
 	tailLines = 30
 )
@@ -38,7 +35,7 @@ type Node struct {
 	rpcPort int
 	p2pPort int
 	id      string // p2p node ID
-	log     logBuffer
+	log     tail.Buffer
 	client  *http.Client
 
 	mu   sync.Mutex // guards cmd and done
@@ -83,7 +80,7 @@ func (n *Node) Running() bool {
 
 // LogTail returns the last n lines the node printed (its log level is set
 // by Options.LogLevel). The buffer keeps the last 256 KiB across restarts.
-func (n *Node) LogTail(lines int) string { return n.log.Tail(lines) }
+func (n *Node) LogTail(lines int) string { return n.log.Lines(lines) }
 
 // Start starts the node on its home directory and addresses, keeping its
 // chain, and waits until its RPC answers or ctx ends (at most a minute);
@@ -257,33 +254,4 @@ func (n *Node) waitHeight(ctx context.Context, min int64) error {
 		case <-tick.C:
 		}
 	}
-}
-
-// logBuffer keeps the last logKeep bytes written to it; safe for concurrent
-// use.
-type logBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Write(p)
-	if over := l.b.Len() - logKeep; over > 0 {
-		l.b.Next(over)
-	}
-	return len(p), nil
-}
-
-// Tail returns the last n lines.
-func (l *logBuffer) Tail(n int) string {
-	l.mu.Lock()
-	s := l.b.String()
-	l.mu.Unlock()
-	if n <= 0 || s == "" {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tallygw/tally/internal/tail"
 	"io"
 	"math/big"
 	"net"
@@ -74,7 +75,7 @@ type Node struct {
 
 	bin  string
 	opts Options
-	out  logBuffer
+	out  tail.Buffer
 	hc   *http.Client
 
 	mu   sync.Mutex // guards cmd and done; held while starting and stopping
@@ -174,10 +175,10 @@ func (n *Node) Start() error {
 		select {
 		case <-done:
 			n.cmd = nil
-			return fmt.Errorf("geth exited at start (%s):\n%s", cmd.ProcessState, tail(n.Log()))
+			return fmt.Errorf("geth exited at start (%s):\n%s", cmd.ProcessState, lastBytes(n.Log()))
 		case <-ctx.Done():
 			n.stopLocked()
-			return fmt.Errorf("geth does not answer on %s after 30 s:\n%s", n.RPC(), tail(n.Log()))
+			return fmt.Errorf("geth does not answer on %s after 30 s:\n%s", n.RPC(), lastBytes(n.Log()))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if n.ready(ctx, &sent) == nil {
@@ -341,32 +342,10 @@ func (n *Node) WaitReceipt(ctx context.Context, hash string) error {
 }
 
 // tail is the end of a log, for error messages.
-func tail(s string) string {
+func lastBytes(s string) string {
 	const max = 4 << 10
 	if len(s) > max {
 		return "…" + s[len(s)-max:]
 	}
 	return s
-}
-
-// logBuffer keeps the last 256 KiB written to it; safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Write(p)
-	if over := l.b.Len() - 256<<10; over > 0 {
-		l.b.Next(over)
-	}
-	return len(p), nil
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -87,7 +87,7 @@ func TestNode(t *testing.T) {
 		t.Fatalf("balance %s, want %s", got, want)
 	}
 	if !strings.Contains(n.Log(), "HTTP server started") {
-		t.Errorf("the log lacks geth's start lines:\n%s", tail(n.Log()))
+		t.Errorf("the log lacks geth's start lines:\n%s", lastBytes(n.Log()))
 	}
 }
 
@@ -110,7 +110,7 @@ func TestPeriod(t *testing.T) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("still at block %s after 20 s\n%s", h, tail(n.Log()))
+			t.Fatalf("still at block %s after 20 s\n%s", h, lastBytes(n.Log()))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

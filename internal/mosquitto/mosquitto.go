@@ -5,9 +5,9 @@
 package mosquitto
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/tallygw/tally/internal/tail"
 	"net"
 	"os"
 	"os/exec"
@@ -40,7 +40,7 @@ type Broker struct {
 	Dir  string // its config (and persistence, if the lines ask for it) live here
 	bin  string
 	conf string
-	out  logBuffer
+	out  tail.Buffer
 	mu   sync.Mutex // guards cmd and exited
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -170,26 +170,4 @@ func (b *Broker) Stop() error {
 		<-done
 		return errors.New("mosquitto did not exit within 10 s of SIGTERM; killed it")
 	}
-}
-
-// logBuffer keeps the last 256 KiB written to it; safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Write(p)
-	if over := l.b.Len() - 256<<10; over > 0 {
-		l.b.Next(over)
-	}
-	return len(p), nil
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
