@@ -1,10 +1,14 @@
 // Package interop_test checks that an independent verifier, written in
 // JavaScript from docs/FORMATS.md alone (interop/verify-js), accepts the proof
 // bundles the real tally binary exports, rejects tampered ones at the right
-// step, and agrees with `tally verify` on every case.
+// step, and agrees with `tally verify` on every case: plain bundles
+// (tally-proof-bundle/1) and bundles anchored on a real CometBFT chain
+// (tally-proof-bundle/2, anchored_test.go).
 //
 // It needs Node.js >= 20.19 and npm on PATH (apt-get install -y nodejs npm);
-// it runs `npm ci` in interop/verify-js when node_modules is missing.
+// it runs `npm ci` in interop/verify-js when node_modules is missing. The
+// anchored cases need cometbft v0.38.19, which internal/cometnode finds or
+// builds (go install github.com/cometbft/cometbft/cmd/cometbft@v0.38.19).
 package interop_test
 
 import (
@@ -53,10 +57,12 @@ func TestInterop(t *testing.T) {
 		bundles[seq] = out
 	}
 
-	t.Run("worked-example", func(t *testing.T) {
-		out, err := e.cmd(e.jsDir, "node", "--test", "example.test.mjs")
+	t.Run("node-tests", func(t *testing.T) {
+		// FORMATS.md §6's worked example, CBOR, RFC 9162 inclusion and
+		// consistency proofs, protobuf and CometBFT vectors.
+		out, err := e.cmd(e.jsDir, "node", "--test", "example.test.mjs", "anchor.test.mjs")
 		if err != nil {
-			t.Fatalf("node --test example.test.mjs: %v\n%s", err, out)
+			t.Fatalf("node --test example.test.mjs anchor.test.mjs: %v\n%s", err, out)
 		}
 	})
 
@@ -147,8 +153,17 @@ func TestInterop(t *testing.T) {
 		{"bundle-seq", "reading payload", "", func(t *testing.T, b map[string]any) {
 			b["seq"] = b["seq"].(float64) + 1
 		}},
-		{"anchor-receipt", "anchor", "", func(t *testing.T, b map[string]any) {
-			b["anchor"] = map[string]any{"ledger": "example"} // FORMATS.md v1 defines no receipt format
+		{"anchor-in-format-1", "format", "", func(t *testing.T, b map[string]any) {
+			// FORMATS.md §5: verifiers reject /1 with an anchor (a
+			// well-formed one, so that tally's JSON decoder takes it).
+			b["anchor"] = map[string]any{
+				"checkpoint":        b["checkpoint"],
+				"consistency_proof": []any{},
+				"receipt": map[string]any{
+					"ledger": "cometbft", "network": "example", "tx_id": "", "height": 1, "block_hash": "",
+					"block_time": "2026-03-01T12:00:00Z", "tx_format": "", "payload": "", "evidence": map[string]any{},
+				},
+			}
 		}},
 	}
 	for _, tc := range tampers {
@@ -171,44 +186,59 @@ func TestInterop(t *testing.T) {
 			expectFail(t, e, path, keys, tc.step)
 		})
 	}
+
+	t.Run("anchored", func(t *testing.T) { testAnchored(t, e) })
 }
 
-// checkBundle asserts that both verifiers accept path, unpinned and pinned.
+// checkBundle asserts that both verifiers accept path, unpinned and with
+// the gateway's keys pinned, and that the JS verifier passes all of its 8
+// steps (FORMATS.md §5, format /1).
 func checkBundle(t *testing.T, e *env, path string) {
 	t.Helper()
 	for _, keys := range []string{"", e.idJSON} {
-		out, code := e.node(t, path, keys)
-		if code != 0 {
-			t.Errorf("node verify.mjs %s (keys %q): exit %d\n%s", filepath.Base(path), keys, code, out)
-		} else if !strings.Contains(out, "OK: all 8 steps pass") {
-			t.Errorf("node verify.mjs output lacks the OK line:\n%s", out)
-		}
-		g := e.goVerify(t, path, keys)
-		t.Logf("node verify.mjs (keys %q):\n%s\ntally verify --json: exit %d, first failed step %q", keys, out, g.code, g.firstFailed)
-		if g.code != 0 || !g.OK {
-			t.Errorf("tally verify %s (keys %q): exit %d\n%s", filepath.Base(path), keys, g.code, g.raw)
-		}
+		expectOK(t, e, path, keys, nil, 8)
+	}
+}
+
+// expectOK asserts that both verifiers accept path with the given pins
+// (keys: a `tally id --json` file or ""; ledger: flags such as --genesis
+// FILE) and that the JS verifier ran steps steps.
+func expectOK(t *testing.T, e *env, path, keys string, ledger []string, steps int) {
+	t.Helper()
+	out, code := e.node(t, path, keys, ledger...)
+	if code != 0 {
+		t.Errorf("node verify.mjs %s (keys %q, %q): exit %d\n%s", filepath.Base(path), keys, ledger, code, out)
+	} else if want := fmt.Sprintf("OK: all %d steps pass", steps); !strings.Contains(out, want) {
+		t.Errorf("node verify.mjs output lacks %q:\n%s", want, out)
+	}
+	g := e.goVerify(t, path, keys, ledger...)
+	t.Logf("node verify.mjs (keys %q, %q):\n%s\ntally verify --json: exit %d, first failed step %q", keys, ledger, out, g.code, g.firstFailed)
+	if g.code != 0 || !g.OK {
+		t.Errorf("tally verify %s (keys %q, %q): exit %d\n%s", filepath.Base(path), keys, ledger, g.code, g.raw)
+	}
+	if len(g.Steps) != steps {
+		t.Errorf("tally verify ran %d steps, the JS verifier %d", len(g.Steps), steps)
 	}
 }
 
 // expectFail asserts that both verifiers reject path and name step as the
 // first failing one.
-func expectFail(t *testing.T, e *env, path, keys, step string) {
+func expectFail(t *testing.T, e *env, path, keys, step string, ledger ...string) {
 	t.Helper()
-	out, code := e.node(t, path, keys)
+	out, code := e.node(t, path, keys, ledger...)
 	if code != 1 {
-		t.Errorf("node verify.mjs (keys %q): exit %d, want 1\n%s", keys, code, out)
+		t.Errorf("node verify.mjs (keys %q, %q): exit %d, want 1\n%s", keys, ledger, code, out)
 	}
 	if want := "FAILED at step: " + step; !strings.Contains(out, want) {
-		t.Errorf("node verify.mjs (keys %q): output lacks %q:\n%s", keys, want, out)
+		t.Errorf("node verify.mjs (keys %q, %q): output lacks %q:\n%s", keys, ledger, want, out)
 	}
-	g := e.goVerify(t, path, keys)
-	t.Logf("node verify.mjs (keys %q):\n%s\ntally verify --json: exit %d, first failed step %q", keys, out, g.code, g.firstFailed)
+	g := e.goVerify(t, path, keys, ledger...)
+	t.Logf("node verify.mjs (keys %q, %q):\n%s\ntally verify --json: exit %d, first failed step %q", keys, ledger, out, g.code, g.firstFailed)
 	if g.code == 0 || g.OK {
-		t.Errorf("tally verify (keys %q) accepted a bundle the JS verifier rejects at %q:\n%s", keys, step, g.raw)
+		t.Errorf("tally verify (keys %q, %q) accepted a bundle the JS verifier rejects at %q:\n%s", keys, ledger, step, g.raw)
 	}
 	if g.firstFailed != step {
-		t.Errorf("tally verify (keys %q) fails first at %q, the JS verifier at %q:\n%s", keys, g.firstFailed, step, g.raw)
+		t.Errorf("tally verify (keys %q, %q) fails first at %q, the JS verifier at %q:\n%s", keys, ledger, g.firstFailed, step, g.raw)
 	}
 }
 
@@ -339,12 +369,15 @@ func flipMLDSABit(t *testing.T, note string) string {
 	return ""
 }
 
-func (e *env) node(t *testing.T, bundle, keys string) (string, int) {
+// node runs the JS verifier on bundle, pinning keys (when not "") and
+// passing extra flags (--genesis FILE, --chain-id ID, ...).
+func (e *env) node(t *testing.T, bundle, keys string, extra ...string) (string, int) {
 	t.Helper()
 	args := []string{"verify.mjs", bundle}
 	if keys != "" {
 		args = append(args, "--keys", keys)
 	}
+	args = append(args, extra...)
 	return e.exit(t, e.jsDir, "node", args...)
 }
 
@@ -362,13 +395,14 @@ type goResult struct {
 }
 
 // goVerify runs `tally verify --json` as an auditor would: offline, with no
-// gateway configuration or data directory.
-func (e *env) goVerify(t *testing.T, bundle, keys string) goResult {
+// gateway configuration or data directory; extra are more flags.
+func (e *env) goVerify(t *testing.T, bundle, keys string, extra ...string) goResult {
 	t.Helper()
 	args := []string{"verify", "--json"}
 	if keys != "" {
 		args = append(args, "--keys", keys)
 	}
+	args = append(args, extra...)
 	args = append(args, bundle)
 	c := exec.Command(e.tally, args...)
 	c.Dir = e.work

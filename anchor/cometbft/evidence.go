@@ -294,8 +294,13 @@ func (s *valSet) verifyCommit(chainID string, c *commit, height int64, blockHash
 	var signed int64
 	for i, sig := range c.Signatures {
 		switch sig.Flag {
-		case flagAbsent, flagNil:
+		case flagAbsent:
+			if len(sig.ValidatorAddress) != 0 || len(sig.Signature) != 0 {
+				return 0, fmt.Errorf("signature %d is marked absent but carries an address or signature", i)
+			}
 			continue
+		case flagNil:
+			continue // a vote for no block: counts for nothing
 		case flagCommit:
 		default:
 			return 0, fmt.Errorf("signature %d has unknown flag %d", i, sig.Flag)
@@ -407,6 +412,9 @@ func Verify(s *ledger.Steps, r *ledger.Receipt, trust ledger.Trust) error {
 	}
 	if r.Height != int64(h.Height) || !strings.EqualFold(r.BlockHash, hex.EncodeToString(bh)) {
 		return s.Fail("signed header", fmt.Errorf("the receipt names block %d %s, the evidence is block %d %X", r.Height, r.BlockHash, h.Height, bh))
+	}
+	if !r.BlockTime.Equal(h.Time) {
+		return s.Fail("signed header", fmt.Errorf("the receipt's block time %s is not the header's %s", r.BlockTime.UTC().Format(time.RFC3339Nano), h.Time.UTC().Format(time.RFC3339Nano)))
 	}
 	s.OK("signed header", "block %d, hash %X, time %s; the commit is for this header", h.Height, bh, h.Time.UTC().Format(time.RFC3339))
 

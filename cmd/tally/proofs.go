@@ -104,11 +104,8 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("read bundle: %w", err)
 	}
-	b, err := bundle.Decode(raw)
-	if err != nil {
-		return err
-	}
 	var opts bundle.Options
+	b, derr := bundle.Decode(raw)
 	if *keysFile != "" {
 		kraw, err := os.ReadFile(*keysFile)
 		if err != nil {
@@ -125,7 +122,16 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	opts.Online, opts.Context = *online, ctx
-	steps, verr := bundle.Verify(b, opts)
+	var steps []bundle.Step
+	var verr error
+	if derr != nil {
+		// A bundle that does not decode fails the first step, reported
+		// like any other.
+		steps = []bundle.Step{{Name: "format", OK: false, Detail: derr.Error()}}
+		verr = &bundle.StepError{Step: "format", Err: derr}
+	} else {
+		steps, verr = bundle.Verify(b, opts)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -1,56 +1,25 @@
 // Verification of tally readings, checkpoints and proof bundles, written from
-// docs/FORMATS.md (version 1) alone. Section numbers below refer to it.
+// docs/FORMATS.md alone. Section numbers below refer to it; the CometBFT
+// evidence of §5.2 is in cometbft.mjs.
 
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { decode, CBORMap, Tagged, CBORFloat, CBORError, concat, encodeBstr, encodeHead, encodeTstr } from './cbor.mjs';
+import { decode, CBORMap, Tagged, CBORFloat, CBORError, encodeBstr, encodeHead, encodeTstr } from './cbor.mjs';
+import { b64, concat, eq, fail, fromAnyHex, fromHex, hex, toB64, toB64URL, VerifyError } from './encoding.mjs';
+import * as comet from './cometbft.mjs';
+import { formatTime, parseTime } from './proto.mjs';
+
+export { b64, fromHex, hex, toB64, VerifyError };
 
 export const BUNDLE_FORMAT = 'tally-proof-bundle/1';
+export const ANCHORED_FORMAT = 'tally-proof-bundle/2';
 export const ED25519_PUB_LEN = 32;
 export const MLDSA65_PUB_LEN = 1952;
 export const ED25519_SIG_LEN = 64;
 export const MLDSA65_SIG_LEN = 3309;
 const EMPTY = new Uint8Array(0);
 const enc = new TextEncoder();
-
-export class VerifyError extends Error {}
-
-function fail(msg) {
-  throw new VerifyError(msg);
-}
-
-// ---------- encodings ----------
-
-export function hex(b) {
-  return Buffer.from(b).toString('hex');
-}
-
-export function fromHex(s) {
-  if (!/^([0-9a-f]{2})*$/.test(s)) throw new VerifyError(`not lower-case hex: ${JSON.stringify(s).slice(0, 40)}`);
-  return new Uint8Array(Buffer.from(s, 'hex'));
-}
-
-// b64 decodes strict standard base64 with padding (RFC 4648 §4): the
-// alphabet, padding to a multiple of 4 and canonical (zero) pad bits.
-export function b64(s, what = 'value') {
-  if (typeof s !== 'string') fail(`${what}: not a string`);
-  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) fail(`${what}: not standard padded base64`);
-  const out = new Uint8Array(Buffer.from(s, 'base64'));
-  if (Buffer.from(out).toString('base64') !== s) fail(`${what}: non-canonical base64`);
-  return out;
-}
-
-export function toB64(b) {
-  return Buffer.from(b).toString('base64');
-}
-
-function eq(a, b) {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
-  return d === 0;
-}
 
 // ---------- §1 identity ----------
 
@@ -344,6 +313,56 @@ export function verifyInclusion(leafIndex, treeSize, leaf, proof, root) {
   if (!eq(r, root)) fail(`inclusion proof leads to ${hex(r)}, not the checkpoint root ${hex(root)}`);
 }
 
+// verifyConsistency implements RFC 9162 §2.1.4.2: proof shows that the tree
+// of size first with root firstRoot is a prefix of the tree of size second
+// with root secondRoot. Equal sizes need equal roots and an empty proof
+// (FORMATS.md §5.1 step 9).
+export function verifyConsistency(first, second, firstRoot, secondRoot, proof) {
+  first = BigInt(first);
+  second = BigInt(second);
+  if (first > second) fail(`the first size ${first} is larger than the second ${second}`);
+  if (first === second) {
+    if (proof.length !== 0) fail(`the sizes are equal (${first}), but the consistency proof is not empty (${proof.length} hashes)`);
+    if (!eq(firstRoot, secondRoot)) fail(`the sizes are equal (${first}), but the roots differ: ${hex(firstRoot)} and ${hex(secondRoot)}`);
+    return;
+  }
+  if (first === 0n) fail('a consistency proof from the empty tree is not defined here');
+  // 1. An empty path fails.
+  if (proof.length === 0) fail(`the consistency proof from ${first} to ${second} is empty`);
+  // 2. When first is an exact power of 2, prepend first_hash.
+  const path = (first & (first - 1n)) === 0n ? [firstRoot, ...proof] : proof.slice();
+  // 3.-4.
+  let fn = first - 1n;
+  let sn = second - 1n;
+  while ((fn & 1n) === 1n) {
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  // 5.
+  let fr = path[0];
+  let sr = path[0];
+  // 6.
+  for (const c of path.slice(1)) {
+    if (sn === 0n) fail(`the consistency proof from ${first} to ${second} is too long`);
+    if ((fn & 1n) === 1n || fn === sn) {
+      fr = nodeHash(c, fr);
+      sr = nodeHash(c, sr);
+      while ((fn & 1n) === 0n && fn !== 0n) {
+        fn >>= 1n;
+        sn >>= 1n;
+      }
+    } else {
+      sr = nodeHash(sr, c);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  // 7.
+  if (sn !== 0n) fail(`the consistency proof from ${first} to ${second} is too short`);
+  if (!eq(fr, firstRoot)) fail(`the consistency proof leads to ${hex(fr)} for size ${first}, not its root ${hex(firstRoot)}`);
+  if (!eq(sr, secondRoot)) fail(`the consistency proof leads to ${hex(sr)} for size ${second}, not its root ${hex(secondRoot)}`);
+}
+
 // ---------- §4 checkpoint ----------
 
 const EM_DASH_PREFIX = '\u2014 ';
@@ -432,24 +451,133 @@ export function verifyCheckpoint(note, origin, keys) {
   return { ...cp, text, edSigs: edOK, mlSigs: mlOK, otherSigs: others };
 }
 
+// ---------- §5.1 anchor payload ----------
+
+export const PLACEHOLDERS = ['origin', 'origin_b64url', 'size', 'root_hex', 'root_b64', 'note_sha256_hex'];
+
+// parseTxFormat splits a tx_format template into literal text and
+// placeholder names, checking §5.1's rules.
+export function parseTxFormat(tpl) {
+  if (typeof tpl !== 'string') fail('tx_format is not a string');
+  const parts = [];
+  let lit = '';
+  for (let i = 0; i < tpl.length; i++) {
+    const c = tpl[i];
+    if (c === '}') fail(`tx format ${JSON.stringify(tpl)}: "}" outside a placeholder`);
+    if (c !== '{') {
+      lit += c;
+      continue;
+    }
+    const j = tpl.indexOf('}', i);
+    if (j < 0) fail(`tx format ${JSON.stringify(tpl)}: "{" without "}"`);
+    const name = tpl.slice(i + 1, j);
+    if (!PLACEHOLDERS.includes(name)) fail(`tx format ${JSON.stringify(tpl)}: unknown placeholder {${name}} (known: ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`);
+    if (lit) parts.push({ text: lit });
+    lit = '';
+    parts.push({ name });
+    i = j;
+  }
+  if (lit) parts.push({ text: lit });
+  const names = parts.filter((p) => p.name).map((p) => p.name);
+  if (!names.includes('size') || !(names.includes('root_hex') || names.includes('root_b64'))) {
+    fail(`tx format ${JSON.stringify(tpl)} must contain {size} and {root_hex} or {root_b64}, so that the transaction binds the checkpoint`);
+  }
+  return parts;
+}
+
+// renderTxFormat renders a template for a checkpoint (origin, size, root)
+// whose signed note is note (the string), returning UTF-8 bytes.
+export function renderTxFormat(tpl, { origin, size, root, note }) {
+  const values = {
+    origin,
+    origin_b64url: toB64URL(enc.encode(origin)),
+    size: String(size),
+    root_hex: hex(root),
+    root_b64: toB64(root),
+    note_sha256_hex: hex(sha256(enc.encode(note))),
+  };
+  return enc.encode(parseTxFormat(tpl).map((p) => (p.name ? values[p.name] : p.text)).join(''));
+}
+
+function printable(b) {
+  const s = Buffer.from(b).toString('utf8');
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f\ufffd]/.test(s)) return `0x${hex(b)}`;
+  return JSON.stringify(s);
+}
+
 // ---------- §5 proof bundle ----------
 
-export const STEPS = ['format', 'keys', 'reading signature', 'reading payload', 'leaf hash', 'checkpoint signatures', 'inclusion', 'anchor'];
+export const STEPS_V1 = ['format', 'keys', 'reading signature', 'reading payload', 'leaf hash', 'checkpoint signatures', 'inclusion', 'anchor'];
+export const STEPS_COMETBFT = [
+  ...STEPS_V1.slice(0, -1),
+  'anchored checkpoint',
+  'consistency',
+  'chain id',
+  'validator set',
+  'signed header',
+  'commit',
+  'tx in block',
+  'checkpoint in tx',
+];
+// STEPS is every step name this verifier prints.
+export const STEPS = [...STEPS_COMETBFT, 'anchor', 'ledger'];
+
+const BUNDLE_MEMBERS = ['format', 'origin', 'seq', 'envelope', 'tree_size', 'inclusion_proof', 'checkpoint', 'keys', 'anchor'];
+const ANCHOR_MEMBERS = ['checkpoint', 'consistency_proof', 'receipt'];
+const RECEIPT_MEMBERS = ['ledger', 'network', 'tx_id', 'height', 'block_hash', 'block_time', 'tx_format', 'payload', 'evidence'];
 
 function isIndex(v) {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-// verifyBundle runs §5's steps in order. It returns a list of
-// { step, ok, detail } and never throws for a bad bundle. A step whose inputs
-// come from an earlier failed step fails with "needs <step>".
-export function verifyBundle(bundle, { pinned = null } = {}) {
+function isObject(v) {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function exactMembers(o, members, what) {
+  for (const m of members) {
+    if (!(m in o)) fail(`${what} lacks member ${m}`);
+  }
+  for (const m of Object.keys(o)) {
+    if (!members.includes(m)) fail(`${what} has an unknown member ${m}`);
+  }
+}
+
+// checkAnchorShape checks the members and types of a /2 anchor (§5.1).
+function checkAnchorShape(a) {
+  if (!isObject(a)) fail('format tally-proof-bundle/2 needs an anchor object (FORMATS.md §5.1)');
+  exactMembers(a, ANCHOR_MEMBERS, 'anchor');
+  if (typeof a.checkpoint !== 'string') fail('anchor.checkpoint is not a string');
+  if (!Array.isArray(a.consistency_proof) || !a.consistency_proof.every((h) => typeof h === 'string')) fail('anchor.consistency_proof is not an array of base64 strings');
+  const r = a.receipt;
+  if (!isObject(r)) fail('anchor.receipt is not an object');
+  exactMembers(r, RECEIPT_MEMBERS, 'anchor.receipt');
+  for (const m of ['ledger', 'network', 'tx_id', 'block_hash', 'block_time', 'tx_format', 'payload']) {
+    if (typeof r[m] !== 'string') fail(`anchor.receipt.${m} is not a string`);
+  }
+  if (!isIndex(r.height)) fail('anchor.receipt.height is not a non-negative integer');
+  parseTime(r.block_time, 'anchor.receipt.block_time');
+  b64(r.payload, 'anchor.receipt.payload');
+  if (!isObject(r.evidence)) fail('anchor.receipt.evidence is not an object');
+}
+
+// verifyBundle runs §5's steps in order (§5.1 and §5.2 for format /2). It
+// returns a list of { step, ok, detail } and never throws for a bad bundle.
+// A step whose inputs come from an earlier failed step fails with
+// "not checked: needs <step>".
+//
+// pinned is a `tally id --json` document or null. ledger pins the CometBFT
+// trust root: { chainId, validatorsHash (bytes), chainIdSource,
+// validatorsHashSource } (each optional; the sources only label the output).
+export function verifyBundle(bundle, { pinned = null, ledger = {} } = {}) {
   const results = [];
   const st = {};
+  const ok = (n) => results.find((r) => r.step === n && r.ok);
   const run = (step, needs, fn) => {
-    const missing = needs.filter((n) => !results.find((r) => r.step === n && r.ok));
+    const missing = needs.filter((n) => !ok(n));
     if (missing.length) {
-      results.push({ step, ok: false, detail: `not checked: needs ${missing.join(', ')}` , skipped: true });
+      results.push({ step, ok: false, detail: `not checked: needs ${missing.join(', ')}`, skipped: true });
       return;
     }
     try {
@@ -462,17 +590,13 @@ export function verifyBundle(bundle, { pinned = null } = {}) {
   };
 
   run('format', [], () => {
-    if (bundle === null || typeof bundle !== 'object' || Array.isArray(bundle)) fail('bundle is not a JSON object');
-    if (bundle.format !== BUNDLE_FORMAT) fail(`format is ${JSON.stringify(bundle.format)}, want ${JSON.stringify(BUNDLE_FORMAT)}`);
-    const members = ['format', 'origin', 'seq', 'envelope', 'tree_size', 'inclusion_proof', 'checkpoint', 'keys', 'anchor'];
-    for (const m of members) {
-      if (!(m in bundle)) fail(`bundle lacks member ${m}`);
+    if (!isObject(bundle)) fail('bundle is not a JSON object');
+    if (bundle.format !== BUNDLE_FORMAT && bundle.format !== ANCHORED_FORMAT) {
+      fail(`format is ${JSON.stringify(bundle.format)}; this verifier knows ${BUNDLE_FORMAT} and ${ANCHORED_FORMAT}`);
     }
     // FORMATS.md §5: every member is required and unknown members are rejected.
-    for (const m of Object.keys(bundle)) {
-      if (!members.includes(m)) fail(`bundle has an unknown member ${m}`);
-    }
-    if (bundle.keys !== null && typeof bundle.keys === 'object') {
+    exactMembers(bundle, BUNDLE_MEMBERS, 'bundle');
+    if (isObject(bundle.keys)) {
       for (const m of Object.keys(bundle.keys)) {
         if (!['ed25519', 'mldsa65', 'note_key'].includes(m)) fail(`keys has an unknown member ${m}`);
       }
@@ -484,9 +608,13 @@ export function verifyBundle(bundle, { pinned = null } = {}) {
     if (typeof bundle.envelope !== 'string') fail('envelope is not a base64 string');
     if (!Array.isArray(bundle.inclusion_proof)) fail('inclusion_proof is not an array');
     if (typeof bundle.checkpoint !== 'string') fail('checkpoint is not a string');
-    if (bundle.keys === null || typeof bundle.keys !== 'object' || Array.isArray(bundle.keys)) fail('keys is not an object');
-    if (bundle.anchor !== null && (typeof bundle.anchor !== 'object' || Array.isArray(bundle.anchor))) fail('anchor is neither an object nor null');
-    return BUNDLE_FORMAT;
+    if (!isObject(bundle.keys)) fail('keys is not an object');
+    if (bundle.format === BUNDLE_FORMAT) {
+      if (bundle.anchor !== null) fail(`a ${BUNDLE_FORMAT} bundle has no anchor (anchored bundles are ${ANCHORED_FORMAT})`);
+      return `${BUNDLE_FORMAT}, origin ${bundle.origin}`;
+    }
+    checkAnchorShape(bundle.anchor);
+    return `${ANCHORED_FORMAT}, origin ${bundle.origin}, ledger ${bundle.anchor.receipt.ledger}`;
   });
 
   run('keys', ['format'], () => {
@@ -532,19 +660,180 @@ export function verifyBundle(bundle, { pinned = null } = {}) {
 
   run('inclusion', ['leaf hash', 'checkpoint signatures'], () => {
     if (!(bundle.seq < bundle.tree_size)) fail(`seq ${bundle.seq} is not below tree_size ${bundle.tree_size}`);
-    const proof = bundle.inclusion_proof.map((h, i) => {
-      const b = b64(h, `inclusion_proof[${i}]`);
-      if (b.length !== 32) fail(`inclusion_proof[${i}] is ${b.length} bytes, want 32`);
-      return b;
-    });
+    const proof = hashList(bundle.inclusion_proof, 'inclusion_proof');
     verifyInclusion(bundle.seq, bundle.tree_size, st.leaf, proof, st.cp.root);
     return `leaf ${bundle.seq} of ${bundle.tree_size}, ${proof.length} hashes, root ${hex(st.cp.root)}`;
   });
 
-  run('anchor', ['format'], () => {
-    if (bundle.anchor === null) return 'none: signed and logged by the gateway, not yet anchored on a ledger';
-    fail('anchor receipt present, but FORMATS.md v1 does not specify its format: cannot verify');
+  if (!ok('format') || bundle.format === BUNDLE_FORMAT) {
+    run('anchor', ['format'], () => 'none: signed and logged by the gateway, not anchored on a ledger');
+    return results;
+  }
+
+  // ---- §5.1 ----
+  const anchor = bundle.anchor;
+  const receipt = anchor.receipt;
+  st.txPayload = b64(receipt.payload, 'payload');
+
+  run('anchored checkpoint', ['format', 'keys'], () => {
+    const cp = verifyCheckpoint(anchor.checkpoint, bundle.origin, st.keys);
+    if (cp.size < BigInt(bundle.tree_size)) fail(`the anchored checkpoint's size ${cp.size} is below the bundle's tree_size ${bundle.tree_size}`);
+    st.acp = cp;
+    return `size ${cp.size}, root ${hex(cp.root)}, Ed25519 + ML-DSA-65 verify${cp.otherSigs ? `, ${cp.otherSigs} other signature(s) ignored` : ''}`;
+  });
+
+  run('consistency', ['checkpoint signatures', 'anchored checkpoint'], () => {
+    const proof = hashList(anchor.consistency_proof, 'consistency_proof');
+    verifyConsistency(st.cp.size, st.acp.size, st.cp.root, st.acp.root, proof);
+    if (st.cp.size === st.acp.size) return `the anchored checkpoint is the bundle's tree (size ${st.acp.size}, same root)`;
+    return `the anchored tree of size ${st.acp.size} extends the tree of size ${st.cp.size} (RFC 9162 §2.1.4.2, ${proof.length} hashes)`;
+  });
+
+  let last;
+  if (receipt.ledger === 'cometbft') {
+    cometbftSteps(run, st, receipt, ledger);
+    last = 'tx in block';
+  } else {
+    run('ledger', ['format'], () => {
+      if (receipt.ledger === 'evm') fail('ledger "evm": EVM receipts (FORMATS.md §5.3, not yet written) are not supported by this verifier');
+      fail(`ledger ${JSON.stringify(receipt.ledger)} is not one FORMATS.md defines (cometbft, evm)`);
+    });
+    last = 'ledger';
+  }
+
+  run('checkpoint in tx', ['anchored checkpoint', last], () => {
+    const want = renderTxFormat(receipt.tx_format, { origin: st.acp.origin, size: st.acp.size, root: st.acp.root, note: anchor.checkpoint });
+    if (!eq(want, st.txPayload)) fail(`the ledger transaction carries ${printable(st.txPayload)}, not this checkpoint (${printable(want)})`);
+    return `the transaction carries origin ${st.acp.origin}, size ${st.acp.size} and root ${hex(st.acp.root)} (format ${receipt.tx_format})`;
   });
 
   return results;
+}
+
+// hashList decodes a JSON array of base64 32-byte hashes.
+function hashList(list, what) {
+  return list.map((h, i) => {
+    const b = b64(h, `${what}[${i}]`);
+    if (b.length !== 32) fail(`${what}[${i}] is ${b.length} bytes, want 32`);
+    return b;
+  });
+}
+
+const UP = (b) => hex(b).toUpperCase();
+
+// cometbftSteps runs §5.2's steps.
+function cometbftSteps(run, st, receipt, ledger) {
+  run('chain id', ['format'], () => {
+    st.ev = comet.decodeEvidence(receipt.evidence);
+    const id = st.ev.header.chainId;
+    if (id !== receipt.network) fail(`the header is from chain ${JSON.stringify(id)}, the receipt says ${JSON.stringify(receipt.network)}`);
+    if (ledger.chainId != null) {
+      if (id !== ledger.chainId) fail(`the block is from chain ${JSON.stringify(id)}, not the pinned chain ${JSON.stringify(ledger.chainId)}`);
+      return `${id} (pinned${ledger.chainIdSource ? ` by ${ledger.chainIdSource}` : ''})`;
+    }
+    return `${id} (NOT pinned: taken from the evidence; pass --genesis GENESIS.json or --chain-id)`;
+  });
+
+  run('validator set', ['chain id'], () => {
+    const { sorted, total } = comet.sortValidators(st.ev.validators);
+    const h = comet.validatorSetHash(sorted);
+    if (!eq(h, st.ev.header.validatorsHash)) fail(`the evidence's validators hash to ${UP(h)}, the header names ${UP(st.ev.header.validatorsHash)}`);
+    st.vals = sorted;
+    st.total = total;
+    const what = `${sorted.length} validator(s), total voting power ${total}, hash ${UP(h)}`;
+    if (ledger.validatorsHash != null) {
+      if (!eq(h, ledger.validatorsHash)) fail(`the block was signed by validator set ${UP(h)}, not the pinned set ${UP(ledger.validatorsHash)}`);
+      return `${what} (pinned${ledger.validatorsHashSource ? ` by ${ledger.validatorsHashSource}` : ''})`;
+    }
+    return `${what} (NOT pinned: taken from the evidence; pass --genesis GENESIS.json or --validators-hash)`;
+  });
+
+  run('signed header', ['chain id'], () => {
+    const { header: h, commit: c } = st.ev;
+    if (!st.ev.hasHeader) fail('the evidence has no signed_header.header');
+    if (!st.ev.hasCommit) fail('the evidence has no signed_header.commit');
+    checkHeaderBasic(h);
+    checkCommitBasic(c);
+    if (c.height !== h.height) fail(`header and commit height mismatch: ${h.height} vs ${c.height}`);
+    const hh = comet.headerHash(h);
+    if (!eq(hh, c.blockId.hash)) fail(`the commit signs block ${UP(c.blockId.hash)}, the header is block ${UP(hh)}`);
+    if (BigInt(receipt.height) !== h.height) fail(`the receipt names block ${receipt.height}, the evidence is block ${h.height}`);
+    const bh = fromAnyHex(receipt.block_hash, 'block_hash');
+    if (!eq(bh, hh)) fail(`the receipt's block_hash ${receipt.block_hash} is not the header's hash ${UP(hh)}`);
+    const bt = parseTime(receipt.block_time, 'block_time');
+    if (bt.seconds !== h.time.seconds || bt.nanos !== h.time.nanos) fail(`the receipt's block_time ${receipt.block_time} is not the header's time ${formatTime(h.time)}`);
+    st.blockHash = hh;
+    return `block ${h.height}, hash ${UP(hh)}, time ${formatTime(h.time)}; the commit is for this header`;
+  });
+
+  run('commit', ['validator set', 'signed header'], () => {
+    const { header: h, commit: c } = st.ev;
+    if (c.signatures.length !== st.vals.length) fail(`the commit has ${c.signatures.length} signature(s) for ${st.vals.length} validator(s)`);
+    let power = 0n;
+    let checked = 0;
+    c.signatures.forEach((s, i) => {
+      if (s.flag !== comet.FLAG_COMMIT) return;
+      const v = st.vals[i];
+      const msg = comet.voteSignBytes({ type: comet.PRECOMMIT, height: c.height, round: c.round, blockId: c.blockId, timestamp: s.timestamp, chainId: h.chainId });
+      if (!comet.verifyVoteSignature(s.signature, msg, v.pubKey)) fail(`signature ${i} (validator ${UP(v.address)}) does not verify over its canonical precommit`);
+      checked++;
+      power += v.power;
+    });
+    if (power * 3n <= st.total * 2n) fail(`signed by ${power} of ${st.total} voting power, not more than 2/3`);
+    return `signed by ${power} of ${st.total} voting power (more than 2/3); ${checked} precommit signature(s) checked, ${c.signatures.length - checked} not for the block`;
+  });
+
+  run('tx in block', ['signed header'], () => {
+    const tp = st.ev.txProof;
+    if (!eq(tp.data, st.txPayload)) fail('tx_proof.data is not the receipt\'s payload');
+    const txHash = sha256(tp.data);
+    if (!/^[0-9a-fA-F]{64}$/.test(receipt.tx_id) || receipt.tx_id.toLowerCase() !== hex(txHash)) fail(`tx_id ${receipt.tx_id} is not the tx's SHA-256 ${hex(txHash)}`);
+    if (!eq(tp.rootHash, st.ev.header.dataHash)) fail(`the tx proof's root ${UP(tp.rootHash)} is not the header's data hash ${UP(st.ev.header.dataHash)}`);
+    if (tp.total <= 0n || tp.index < 0n || tp.index >= tp.total || tp.total > BigInt(Number.MAX_SAFE_INTEGER)) fail(`tx proof index ${tp.index} of ${tp.total} is out of range`);
+    const leaf = comet.leafHashOf(txHash);
+    if (!eq(tp.leafHash, leaf)) fail(`the tx proof's leaf hash ${hex(tp.leafHash)} is not SHA-256(0x00 ‖ SHA-256(tx)) = ${hex(leaf)}`);
+    const root = comet.rootFromAunts(Number(tp.index), Number(tp.total), leaf, tp.aunts);
+    if (root === null) fail(`the tx proof has ${tp.aunts.length} aunt(s), which do not fit leaf ${tp.index} of ${tp.total}`);
+    if (!eq(root, tp.rootHash)) fail(`the tx proof leads to ${UP(root)}, not the block's data hash ${UP(tp.rootHash)}`);
+    return `tx ${hex(txHash)} is tx ${tp.index} of ${tp.total} in block ${st.ev.header.height} (Merkle proof to the data hash ${UP(tp.rootHash)})`;
+  });
+}
+
+function hashLen(b, what, { optional = true } = {}) {
+  if ((optional && b.length === 0) || b.length === 32) return;
+  fail(`header ${what} is ${b.length} bytes, want ${optional ? '0 or ' : ''}32`);
+}
+
+// checkHeaderBasic is CometBFT's stateless header validation.
+function checkHeaderBasic(h) {
+  if (h.version.block !== comet.BLOCK_PROTOCOL) fail(`header block protocol is ${h.version.block}, CometBFT v0.38's is ${comet.BLOCK_PROTOCOL}`);
+  if (h.chainId.length > 50) fail('header chain_id is longer than 50 characters');
+  if (h.height <= 0n) fail(`header height ${h.height} is not positive`);
+  hashLen(h.lastBlockId.hash, 'last_block_id.hash');
+  hashLen(h.lastBlockId.partsHash, 'last_block_id.parts.hash');
+  for (const k of ['lastCommitHash', 'dataHash', 'evidenceHash', 'nextValidatorsHash', 'consensusHash', 'lastResultsHash']) hashLen(h[k], k);
+  hashLen(h.validatorsHash, 'validators_hash', { optional: false });
+  if (h.proposerAddress.length !== 20) fail(`header proposer_address is ${h.proposerAddress.length} bytes, want 20`);
+}
+
+// checkCommitBasic is CometBFT's stateless commit validation.
+function checkCommitBasic(c) {
+  if (c.height < 0n || c.round < 0) fail('commit height or round is negative');
+  if (c.height === 0n) return;
+  if (c.blockId.hash.length === 0 && c.blockId.partsTotal === 0 && c.blockId.partsHash.length === 0) fail('the commit is for a nil block');
+  if (c.signatures.length === 0) fail('the commit has no signatures');
+  c.signatures.forEach((s, i) => {
+    switch (s.flag) {
+      case comet.FLAG_ABSENT:
+        if (s.address.length || s.signature.length || s.timestamp.seconds !== -62135596800n || s.timestamp.nanos) fail(`commit signature ${i} is marked absent but has an address, time or signature`);
+        break;
+      case comet.FLAG_COMMIT:
+      case comet.FLAG_NIL:
+        if (s.address.length !== 20) fail(`commit signature ${i}: validator address is ${s.address.length} bytes, want 20`);
+        if (s.signature.length === 0 || s.signature.length > 64) fail(`commit signature ${i} is ${s.signature.length} bytes, want 1 to 64`);
+        break;
+      default:
+        fail(`commit signature ${i} has an unknown block_id_flag ${s.flag}`);
+    }
+  });
 }

@@ -2,27 +2,42 @@
 // Independent verifier of tally proof bundles, written from docs/FORMATS.md.
 //
 //   node verify.mjs BUNDLE.json [--keys ID.json]
+//                   [--genesis GENESIS.json | --chain-id ID [--validators-hash HEX]]
 //
-// Prints every step of FORMATS.md §5 with ok/FAIL. Exit status: 0 when all
-// steps pass, 1 when one fails (the last line names the first failing step),
-// 2 on usage or I/O errors.
+// Prints every step of FORMATS.md §5 (and §5.1/§5.2 for anchored bundles)
+// with ok/FAIL. Exit status: 0 when all steps pass, 1 when one fails (the
+// last line names the first failing step), 2 on usage or I/O errors,
+// including a genesis file that cannot be read or gives no trust root.
 
 import { readFileSync } from 'node:fs';
-import { STEPS, verifyBundle } from './tally.mjs';
+import { parseGenesis } from './cometbft.mjs';
+import { STEPS, STEPS_V1, VerifyError, verifyBundle } from './tally.mjs';
+
+const USAGE = `usage: node verify.mjs BUNDLE.json [--keys ID.json]
+                      [--genesis GENESIS.json | --chain-id ID] [--validators-hash HEX]
+
+  --keys FILE             pin the gateway's keys (the JSON of \`tally id --json\`)
+  --genesis FILE          CometBFT: pin the chain id and validator set of this genesis.json
+  --chain-id ID           pin the ledger's chain id
+  --validators-hash HEX   CometBFT: pin this validator set hash instead of a genesis file
+`;
 
 function usage(msg) {
   if (msg) process.stderr.write(`verify.mjs: ${msg}\n`);
-  process.stderr.write('usage: node verify.mjs BUNDLE.json [--keys ID.json]\n');
+  process.stderr.write(USAGE);
   process.exit(2);
 }
 
-function readJSON(path, what) {
-  let text;
+function readText(path, what) {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (e) {
     usage(`reading ${what} ${path}: ${e.message}`);
   }
+}
+
+function readJSON(path, what) {
+  const text = readText(path, what);
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -30,20 +45,25 @@ function readJSON(path, what) {
   }
 }
 
+// Flags as Go's flag package takes them: -name or --name, with the value
+// as the next argument or after "=".
+const FLAGS = ['keys', 'genesis', 'chain-id', 'validators-hash'];
 const args = process.argv.slice(2);
+const opt = {};
 let bundlePath = null;
-let keysPath = null;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
-  if (a === '--keys' || a === '-keys') {
-    if (i + 1 >= args.length) usage('--keys needs a file');
-    keysPath = args[++i];
-  } else if (a.startsWith('--keys=')) {
-    keysPath = a.slice('--keys='.length);
-  } else if (a === '-h' || a === '--help') {
-    usage();
-  } else if (a.startsWith('-')) {
-    usage(`unknown flag ${a}`);
+  if (a === '-h' || a === '--help' || a === '-help') usage();
+  if (a.startsWith('-') && a !== '-') {
+    const m = /^--?([a-z-]+)(?:=(.*))?$/s.exec(a);
+    if (!m || !FLAGS.includes(m[1])) usage(`unknown flag ${a}`);
+    let v = m[2];
+    if (v === undefined) {
+      if (i + 1 >= args.length) usage(`--${m[1]} needs a value`);
+      v = args[++i];
+    }
+    if (m[1] in opt) usage(`--${m[1]} given twice`);
+    opt[m[1]] = v;
   } else if (bundlePath === null) {
     bundlePath = a;
   } else {
@@ -52,10 +72,40 @@ for (let i = 0; i < args.length; i++) {
 }
 if (bundlePath === null) usage('no bundle');
 
+// The ledger's trust root (FORMATS.md §5.1, "Auditors pin the ledger's trust root").
+const ledger = {};
+if (opt.genesis !== undefined) {
+  if (opt['validators-hash'] !== undefined) usage('--genesis and --validators-hash both pin the validator set: give one');
+  const doc = readJSON(opt.genesis, 'genesis');
+  if (doc && doc.__invalid) usage(doc.__invalid);
+  let g;
+  try {
+    g = parseGenesis(doc);
+  } catch (e) {
+    if (!(e instanceof VerifyError)) throw e;
+    usage(`genesis ${opt.genesis}: ${e.message}`);
+  }
+  if (opt['chain-id'] !== undefined && opt['chain-id'] !== g.chainId) usage(`--chain-id ${JSON.stringify(opt['chain-id'])} is not the genesis file's chain ${JSON.stringify(g.chainId)}`);
+  ledger.chainId = g.chainId;
+  ledger.validatorsHash = g.validatorsHash;
+  ledger.chainIdSource = ledger.validatorsHashSource = `genesis ${opt.genesis}`;
+} else {
+  if (opt['chain-id'] !== undefined) {
+    if (opt['chain-id'] === '') usage('--chain-id is empty');
+    ledger.chainId = opt['chain-id'];
+    ledger.chainIdSource = '--chain-id';
+  }
+  if (opt['validators-hash'] !== undefined) {
+    if (!/^[0-9a-fA-F]{64}$/.test(opt['validators-hash'])) usage(`--validators-hash ${JSON.stringify(opt['validators-hash'])} is not 64 hex digits`);
+    ledger.validatorsHash = new Uint8Array(Buffer.from(opt['validators-hash'], 'hex'));
+    ledger.validatorsHashSource = '--validators-hash';
+  }
+}
+
 const bundle = readJSON(bundlePath, 'bundle');
 let pinned = null;
-if (keysPath !== null) {
-  pinned = readJSON(keysPath, 'keys file');
+if (opt.keys !== undefined) {
+  pinned = readJSON(opt.keys, 'keys file');
   if (pinned && pinned.__invalid) {
     process.stdout.write(`FAIL  keys: ${pinned.__invalid}\n`);
     process.stdout.write('FAILED at step: keys\n');
@@ -66,9 +116,9 @@ if (keysPath !== null) {
 let results;
 if (bundle && bundle.__invalid) {
   results = [{ step: 'format', ok: false, detail: bundle.__invalid }];
-  for (const s of STEPS.slice(1)) results.push({ step: s, ok: false, detail: 'not checked: needs format', skipped: true });
+  for (const s of STEPS_V1.slice(1)) results.push({ step: s, ok: false, detail: 'not checked: needs format', skipped: true });
 } else {
-  results = verifyBundle(bundle, { pinned });
+  results = verifyBundle(bundle, { pinned, ledger });
 }
 
 const width = Math.max(...STEPS.map((s) => s.length));
@@ -78,7 +128,11 @@ for (const r of results) {
 }
 const failed = results.filter((r) => !r.ok && !r.skipped);
 if (failed.length === 0 && results.every((r) => r.ok)) {
-  process.stdout.write(`OK: all ${results.length} steps pass${pinned ? '' : ' (keys not pinned)'}\n`);
+  const notPinned = [];
+  if (!pinned) notPinned.push('keys');
+  if (results.some((r) => r.step === 'chain id' && / \(NOT pinned/.test(r.detail))) notPinned.push('chain id');
+  if (results.some((r) => r.step === 'validator set' && / \(NOT pinned/.test(r.detail))) notPinned.push('validator set');
+  process.stdout.write(`OK: all ${results.length} steps pass${notPinned.length ? ` (not pinned: ${notPinned.join(', ')})` : ''}\n`);
   process.exit(0);
 }
 const first = failed[0] || results.find((r) => !r.ok);
