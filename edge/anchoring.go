@@ -23,10 +23,8 @@ func NewBackend(cfg *config.Config) (ledger.Backend, error) {
 		if err != nil {
 			return nil, err
 		}
-		if b.ChainID == "" {
-			b.ChainID = trust.ChainID
-		}
-		return cometbft.New(cometbft.Config{RPC: b.RPC, ChainID: b.ChainID, TxFormat: a.TxFormat, Timeout: b.Timeout.D(), Trust: trust})
+		// trust.ChainID is the configured chain id, else the genesis file's.
+		return cometbft.New(cometbft.Config{RPC: b.RPC, ChainID: trust.ChainID, TxFormat: a.TxFormat, Timeout: b.Timeout.D(), Trust: trust})
 	case "evm":
 		e := a.EVM
 		key, err := evm.LoadKey(cfg.Path(e.Key))

@@ -218,6 +218,19 @@ func TestEvidenceTampering(t *testing.T) {
 	}
 
 	t.Run("online", func(t *testing.T) {
+		// Ask another validator: wait until it has applied the block.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for {
+			h, err := net.Node(1).Height(ctx)
+			if err == nil && h > r.Height {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("node1 did not reach height %d: %v", r.Height+1, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		var s ledger.Steps
 		if err := cometbft.VerifyOnline(context.Background(), &s, r, net.Node(1).RPC()); err != nil {
 			t.Fatal(err)

@@ -53,7 +53,7 @@ func (c *client) call(ctx context.Context, method string, params url.Values, out
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cometbft rpc %s: %w", method, err)
+		return fmt.Errorf("the CometBFT node at %s does not answer (check anchor.cometbft.rpc, the node and the network): %w", c.base, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

@@ -74,7 +74,7 @@ func (c *client) call(ctx context.Context, result any, method string, params ...
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("evm rpc %s %s: %w", c.url, method, err)
+		return fmt.Errorf("the EVM node at %s does not answer %s (check anchor.evm.rpc, the node and the network): %w", c.url, method, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/tallygw/tally/internal/loopback"
 	"log/slog"
 	"net"
 	"net/url"
@@ -130,7 +131,7 @@ func startEmbedded(logger *slog.Logger) (*runningBroker, error) {
 }
 
 func freePort() (int, error) {
-	p, err := mosquitto.FreePort()
+	p, err := loopback.FreePort()
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}

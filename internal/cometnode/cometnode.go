@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tallygw/tally/internal/loopback"
 	"io"
 	"net"
 	"net/http"
@@ -160,7 +161,7 @@ func StartSingle(ctx context.Context, dir string, opts Options) (*Net, error) {
 		if err != nil {
 			return nil, err
 		}
-		ports, err := freePorts(node.ip, 2)
+		ports, err := loopback.FreePorts(node.ip, 2)
 		if err != nil {
 			return nil, err
 		}
@@ -215,7 +216,7 @@ func StartTestnet(ctx context.Context, dir string, n int, opts Options) (*Net, e
 		if err != nil {
 			return nil, err
 		}
-		ports, err := freePorts(node.ip, 2)
+		ports, err := loopback.FreePorts(node.ip, 2)
 		if err != nil {
 			return nil, err
 		}
@@ -345,18 +346,4 @@ func run(ctx context.Context, bin string, args ...string) error {
 		return fmt.Errorf("%s %s: %w\n%s", bin, strings.Join(args, " "), err, out)
 	}
 	return nil
-}
-
-// freePorts returns k distinct ports nobody listens on at ip (for a moment).
-func freePorts(ip string, k int) ([]int, error) {
-	ports := make([]int, 0, k)
-	for range k {
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			return nil, fmt.Errorf("find a free port on %s: %w", ip, err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

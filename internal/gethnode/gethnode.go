@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tallygw/tally/internal/loopback"
 	"github.com/tallygw/tally/internal/tail"
 	"io"
 	"math/big"
@@ -97,12 +98,11 @@ func Start(dir string, opts Options) (*Node, error) {
 	var last error
 	for range 4 {
 		n := &Node{Dir: dir, bin: bin, opts: opts, hc: &http.Client{}}
-		if n.HTTPPort, err = freePort(); err != nil {
+		ports, err := loopback.FreePorts("127.0.0.1", 2)
+		if err != nil {
 			return nil, err
 		}
-		if n.AuthPort, err = freePort(); err != nil {
-			return nil, err
-		}
+		n.HTTPPort, n.AuthPort = ports[0], ports[1]
 		if last = n.Start(); last == nil {
 			return n, nil
 		}
@@ -111,15 +111,6 @@ func Start(dir string, opts Options) (*Node, error) {
 		}
 	}
 	return nil, last
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // RPC is the node's JSON-RPC URL.

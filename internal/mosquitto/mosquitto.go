@@ -7,6 +7,7 @@ package mosquitto
 import (
 	"errors"
 	"fmt"
+	"github.com/tallygw/tally/internal/loopback"
 	"github.com/tallygw/tally/internal/tail"
 	"net"
 	"os"
@@ -57,7 +58,7 @@ func Start(dir string, lines ...string) (*Broker, error) {
 	}
 	var last error
 	for range 4 {
-		port, err := FreePort()
+		port, err := loopback.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -82,16 +83,6 @@ func Start(dir string, lines ...string) (*Broker, error) {
 		}
 	}
 	return nil, last
-}
-
-// FreePort returns a loopback port nobody listens on (for a moment).
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Addr is host:port; URL is tcp://host:port.
