@@ -8,6 +8,7 @@ package sensors
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -48,6 +49,20 @@ type Reading struct {
 	MsgID     string         // the sensor's own message id or sequence, for deduplication; optional
 	Data      map[string]any // kind-specific fields: float64, int64, string, bool
 	Raw       []byte         // the raw frame bytes, when the source had one
+}
+
+// EarliestDeviceTime is the earliest sensor time a decoder accepts: the Unix
+// epoch, where a clock that was never set starts. Earlier times (year 1 is
+// Go's zero time, which Reading uses for "no time") are out of range.
+var EarliestDeviceTime = time.Unix(0, 0).UTC()
+
+// CheckDeviceTime returns an error, fit for a quarantine reason, when t
+// cannot be a sensor's time: before EarliestDeviceTime.
+func CheckDeviceTime(t time.Time) error {
+	if t.Before(EarliestDeviceTime) {
+		return fmt.Errorf("time %s is before 1970: the sensor's clock is not set", t.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // Sink receives what a driver decoded. Accept blocks until the reading is

@@ -332,6 +332,9 @@ func (d *Decoder) Decode(line []byte, recv time.Time) ([]sensors.Reading, error)
 			if err != nil {
 				return nil, fmt.Errorf("lines: time %q does not match layout %q", s, d.layout)
 			}
+			if err := sensors.CheckDeviceTime(t); err != nil {
+				return nil, fmt.Errorf("lines: %w", err)
+			}
 			r.Time, r.Clock = t, sensors.ClockDevice
 		}
 	}

@@ -159,6 +159,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad float before int", labelledCfg, "TEMP:x HUM:y", `field celsius: "x" is not a number`},
 		{"scaled garbage", tenthsCfg, "R  - -", `field celsius: "  - -" is not a number`},
 		{"bad time", loggerCfg, "2024-13-01 11:59:58;P2;#117;-18.25", `lines: time "2024-13-01 11:59:58" does not match layout "2006-01-02 15:04:05"`},
+		{"time before 1970", loggerCfg, "0001-01-01 00:00:00;;#0;0", `lines: time 0001-01-01T00:00:00Z is before 1970: the sensor's clock is not set`},
 		{"invalid UTF-8 string", loggerCfg, "2024-05-01 11:59:58;P\xff;#117;-18.25", `field probe: "P\xff" is not valid UTF-8`},
 		{"above max logger", loggerCfg, "2024-05-01 11:59:58;P2;#117;41", "field celsius: 41 above max 40"},
 	}
@@ -302,6 +303,7 @@ func FuzzDecode(f *testing.F) {
 		"2024-13-01 11:59:58;P2;#117;-18.25",
 		"2024-05-01 11:59:58;P\xff;#117;1e400",
 		"2024-05-01 11:59:58;P2;#99999999999999999999;NaN",
+		"0001-01-01 00:00:00;;#0;0", "1969-12-31 23:59:59;;#0;0",
 		"T=23.5C", "+0023.5,45.2\r", "TEMP:-18.3 HUM:65", "",
 	} {
 		f.Add([]byte(s))

@@ -448,6 +448,8 @@ func (o *object) common(r *sensors.Reading) {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
 			o.fail(ClassRange, "field \"time\": %q is not an RFC 3339 time (like 2026-03-01T12:00:00Z)", s)
+		} else if err := sensors.CheckDeviceTime(t); err != nil {
+			o.fail(ClassRange, "field \"time\": %v", err)
 		} else {
 			r.Time = t.UTC()
 			r.Clock = sensors.ClockDevice

@@ -62,6 +62,7 @@ var temperatureCases = []payloadCase{
 	{name: "probe long", payload: `{"celsius":4,"probe":"` + strings.Repeat("p", 65) + `"}`, class: ClassRange, reason: "at most 64"},
 	{name: "lone surrogate", payload: `{"celsius":4,"probe":"\ud800"}`, class: ClassUTF8, reason: "not valid text"},
 	{name: "bad time", payload: `{"celsius":4,"time":"2026-03-01 12:00:00"}`, class: ClassRange, reason: "not an RFC 3339 time"},
+	{name: "zero time", payload: `{"celsius":4,"time":"0001-01-01T00:00:00Z","clock":"rtc"}`, class: ClassRange, reason: "before 1970: the sensor's clock is not set"},
 	{name: "epoch time", payload: `{"celsius":4,"time":1772366400}`, class: ClassSchema, reason: `field "time" must be a string`},
 	{name: "clock without time", payload: `{"celsius":4,"clock":"rtc"}`, class: ClassSchema, reason: `"clock" is set but "time" is not`},
 	{name: "bad clock", payload: `{"celsius":4,"time":"2026-03-01T12:00:00Z","clock":"atomic"}`, class: ClassRange, reason: "not gps, ntp, rtc or device"},
