@@ -1,11 +1,12 @@
 package cometbft
 
-// Offline verification of CometBFT evidence. The hashing and encodings are
-// CometBFT's own packages (crypto/merkle, the tendermint protobuf types,
-// gogoproto's wrappers and protoio); what is written here is which fields go
-// in, in which order, and the 2/3 tally. cometbft/types itself is not linked:
-// it brings gRPC and the ABCI types, about 10 MB of resident memory on an idle
-// gateway. The tests check every result against cometbft/types.
+// Offline verification of CometBFT evidence: which fields go into the
+// header and validator set hashes and the vote sign bytes, in which order,
+// and the 2/3 tally. The encodings are in encode.go. No CometBFT package is
+// linked: cometbft/types brings gRPC and the ABCI types (about 10 MB of
+// resident memory on an idle gateway), and even its protobuf types and
+// crypto/merkle cost 3 MB. The tests check every result against
+// cometbft/types.
 
 import (
 	"bytes"
@@ -20,13 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/cometbft/cometbft/crypto/merkle"
-	"github.com/cometbft/cometbft/libs/protoio"
-	cmtcrypto "github.com/cometbft/cometbft/proto/tendermint/crypto"
-	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
-	cmtversion "github.com/cometbft/cometbft/proto/tendermint/version"
-	gogotypes "github.com/cosmos/gogoproto/types"
 
 	"github.com/tallygw/tally/anchor/ledger"
 )
@@ -156,36 +150,6 @@ type Evidence struct {
 // maxTotalVotingPower is CometBFT's bound on a validator set's total power.
 const maxTotalVotingPower = int64(^uint64(0)>>1) / 8
 
-// wrap encodes a header field as CometBFT does: in gogoproto's wrapper
-// message, and nothing for an empty value.
-func wrapString(s string) []byte {
-	if s == "" {
-		return nil
-	}
-	b, _ := (&gogotypes.StringValue{Value: s}).Marshal()
-	return b
-}
-
-func wrapInt(v int64) []byte {
-	if v == 0 {
-		return nil
-	}
-	b, _ := (&gogotypes.Int64Value{Value: v}).Marshal()
-	return b
-}
-
-func wrapBytes(v []byte) []byte {
-	if len(v) == 0 {
-		return nil
-	}
-	b, _ := (&gogotypes.BytesValue{Value: v}).Marshal()
-	return b
-}
-
-func (b blockID) proto() cmtproto.BlockID {
-	return cmtproto.BlockID{Hash: b.Hash, PartSetHeader: cmtproto.PartSetHeader{Total: uint32(b.Parts.Total), Hash: b.Parts.Hash}}
-}
-
 // hash is the header's hash: the Merkle root of its 14 encoded fields.
 func (h *header) hash() ([]byte, error) {
 	if len(h.ValidatorsHash) == 0 {
@@ -194,20 +158,13 @@ func (h *header) hash() ([]byte, error) {
 	if h.LastBlockID.Parts.Total < 0 || h.LastBlockID.Parts.Total > 1<<32-1 {
 		return nil, errors.New("the header's last block id has an impossible part count")
 	}
-	version, err := (&cmtversion.Consensus{Block: uint64(h.Version.Block), App: uint64(h.Version.App)}).Marshal()
-	if err != nil {
-		return nil, err
-	}
-	ts, err := gogotypes.StdTimeMarshal(h.Time)
+	ts, err := encodeTime(h.Time)
 	if err != nil {
 		return nil, fmt.Errorf("header time: %w", err)
 	}
-	last := h.LastBlockID.proto()
-	lastBID, err := last.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	return merkle.HashFromByteSlices([][]byte{
+	version := encodeVersion(uint64(h.Version.Block), uint64(h.Version.App))
+	lastBID := encodeBlockID(h.LastBlockID)
+	return merkleRoot([][]byte{
 		version, wrapString(h.ChainID), wrapInt(int64(h.Height)), ts, lastBID,
 		wrapBytes(h.LastCommitHash), wrapBytes(h.DataHash), wrapBytes(h.ValidatorsHash), wrapBytes(h.NextValidatorsHash),
 		wrapBytes(h.ConsensusHash), wrapBytes(h.AppHash), wrapBytes(h.LastResultsHash), wrapBytes(h.EvidenceHash),
@@ -269,11 +226,9 @@ func newValSet(vs []validator, genesis bool) (*valSet, error) {
 func (s *valSet) hash() []byte {
 	items := make([][]byte, len(s.vals))
 	for i, v := range s.vals {
-		pk := cmtcrypto.PublicKey{Sum: &cmtcrypto.PublicKey_Ed25519{Ed25519: v.PubKey.Value}}
-		b, _ := (&cmtproto.SimpleValidator{PubKey: &pk, VotingPower: int64(v.VotingPower)}).Marshal()
-		items[i] = b
+		items[i] = encodeSimpleValidator(v.PubKey.Value, int64(v.VotingPower))
 	}
-	return merkle.HashFromByteSlices(items)
+	return merkleRoot(items)
 }
 
 // verifyCommit checks every signature for the block and that the signers
@@ -309,15 +264,9 @@ func (s *valSet) verifyCommit(chainID string, c *commit, height int64, blockHash
 		if !bytes.Equal(sig.ValidatorAddress, v.Address) {
 			return 0, fmt.Errorf("signature %d is by %X, the validator at that index is %X", i, []byte(sig.ValidatorAddress), []byte(v.Address))
 		}
-		vote := cmtproto.CanonicalVote{
-			Type: cmtproto.PrecommitType, Height: height, Round: int64(c.Round),
-			BlockID: &cmtproto.CanonicalBlockID{Hash: c.BlockID.Hash, PartSetHeader: cmtproto.CanonicalPartSetHeader{
-				Total: uint32(c.BlockID.Parts.Total), Hash: c.BlockID.Parts.Hash}},
-			Timestamp: sig.Timestamp, ChainID: chainID,
-		}
-		msg, err := protoio.MarshalDelimited(&vote)
+		msg, err := voteSignBytes(chainID, height, c.Round, c.BlockID, sig.Timestamp)
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("signature %d: %w", i, err)
 		}
 		if len(sig.Signature) != ed25519.SignatureSize || !ed25519.Verify(ed25519.PublicKey(v.PubKey.Value), msg, sig.Signature) {
 			return 0, fmt.Errorf("validator %X's signature (index %d) does not verify", []byte(v.Address), i)
@@ -429,11 +378,7 @@ func Verify(s *ledger.Steps, r *ledger.Receipt, trust ledger.Trust) error {
 		return s.Fail("tx in block", fmt.Errorf("the tx proof is for data hash %X, the block's is %X", []byte(p.RootHash), []byte(h.DataHash)))
 	}
 	leaf := sha256.Sum256(p.Data)
-	mp := merkle.Proof{Total: int64(p.Proof.Total), Index: int64(p.Proof.Index), LeafHash: p.Proof.LeafHash, Aunts: p.Proof.Aunts}
-	if err := mp.ValidateBasic(); err != nil {
-		return s.Fail("tx in block", fmt.Errorf("the tx proof is malformed: %w", err))
-	}
-	if err := mp.Verify(p.RootHash, leaf[:]); err != nil {
+	if err := verifyTxProof(p.RootHash, int64(p.Proof.Total), int64(p.Proof.Index), p.Proof.LeafHash, p.Proof.Aunts, leaf[:]); err != nil {
 		return s.Fail("tx in block", fmt.Errorf("the tx proof does not lead to the block's data hash: %w", err))
 	}
 	if !bytes.Equal(p.Data, r.Payload) {
