@@ -7,7 +7,9 @@
 // open submission instead of anchoring twice. A submission the ledger does
 // not know (the broadcast never arrived, or was dropped) is replaced by one
 // for the newest checkpoint: after an outage one anchor covers the whole
-// backlog. Failures are retried with exponential backoff.
+// backlog. Failures are retried with exponential backoff; a tx the ledger
+// holds but does not commit (a stalled chain) is re-checked every RetryMin
+// instead, so anchoring resumes as soon as the chain does.
 package anchorer
 
 import (
@@ -177,13 +179,38 @@ func (a *Anchorer) Run(ctx context.Context) error {
 		return err
 	}
 	wait := a.opts.RetryMin
+	var stalledSince time.Time // when the current stall was first reported
 	for {
 		err := a.cycle(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		var next time.Duration
-		if err != nil {
+		var stall *stalledError
+		switch {
+		case errors.As(err, &stall):
+			// The ledger holds the tx but makes no blocks. Asking it is one
+			// cheap call, so it is asked every RetryMin: anchoring resumes
+			// as soon as the chain does, however long the stall lasted.
+			// Reported (log, failure count) once per stall.
+			next = a.opts.RetryMin
+			at := a.now()
+			nextAt := at.Add(next)
+			first := stalledSince.IsZero()
+			if first {
+				stalledSince = at
+			}
+			a.update(func(s *Status) {
+				s.State, s.LastError, s.LastErrorAt, s.NextAttempt = "waiting for the ledger", err.Error(), &at, &nextAt
+				if first {
+					s.Failures++
+				}
+			})
+			if first {
+				a.log.Warn("the ledger is not committing the anchor tx; ingest goes on, and the tx is re-checked until the chain makes blocks again", "err", err, "recheck_every", next)
+			}
+		case err != nil:
+			stalledSince = time.Time{}
 			next = wait
 			wait = min(wait*2, a.opts.RetryMax)
 			at := a.now()
@@ -193,7 +220,11 @@ func (a *Anchorer) Run(ctx context.Context) error {
 				s.Failures++
 			})
 			a.log.Warn("anchoring failed; readings stay covered by signed checkpoints and will be anchored later", "err", err, "retry_in", next)
-		} else {
+		default:
+			if !stalledSince.IsZero() {
+				a.log.Info("the ledger is committing again", "stalled_for", a.now().Sub(stalledSince).Round(time.Second))
+				stalledSince = time.Time{}
+			}
 			wait = a.opts.RetryMin
 			next = a.opts.Interval
 			nextAt := a.now().Add(next)
@@ -257,7 +288,7 @@ func (a *Anchorer) cycle(ctx context.Context) error {
 				}
 			}
 			if since := a.now().Sub(open.BroadcastAt); since > a.opts.StaleAfter {
-				return fmt.Errorf("anchor tx %s (tree size %d) has waited %s for the ledger to commit it: is the chain making blocks (more than 1/3 of validators down)?", open.Submission.TxID, open.Size, since.Round(time.Second))
+				return &stalledError{txID: open.Submission.TxID, size: open.Size, waited: since}
 			}
 			if err := sleep(ctx, a.opts.Poll); err != nil {
 				return err
@@ -334,6 +365,18 @@ func (a *Anchorer) noteFinal(an store.Anchor, fresh bool) {
 		a.log.Info("checkpoint anchored", "size", an.Size, "covers", fmt.Sprintf("readings 0..%d", an.Size-1),
 			"ledger", r.Ledger, "network", r.Network, "tx", r.TxID, "height", r.Height, "latency", an.FinalAt.Sub(an.PreparedAt).Round(time.Millisecond))
 	}
+}
+
+// stalledError says the ledger holds the anchor tx but has not committed it
+// within StaleAfter.
+type stalledError struct {
+	txID   string
+	size   int64
+	waited time.Duration
+}
+
+func (e *stalledError) Error() string {
+	return fmt.Sprintf("anchor tx %s (tree size %d) has waited %s for the ledger to commit it: is the chain making blocks (more than 1/3 of validators down)?", e.txID, e.size, e.waited.Round(time.Second))
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -334,6 +334,7 @@ func TestTestnetValidatorsDown(t *testing.T) {
 	f := feed(t, g, 5*time.Millisecond)
 	opts := fast
 	opts.StaleAfter = 3 * time.Second
+	opts.RetryMax = time.Minute // a backoff towards this would be seen (below)
 	a := run(t, g.Store, backend(t, net.Node(0).RPC(), net), opts)
 	waitFor(t, "a first anchor", 60*time.Second, a, func(s anchorer.Status) bool { return s.LastAnchoredSize > 0 })
 
@@ -354,6 +355,21 @@ func TestTestnetValidatorsDown(t *testing.T) {
 	})
 	if s.LastAnchoredSize != stalledAt {
 		t.Fatalf("anchored %d → %d with two of four validators down", stalledAt, s.LastAnchoredSize)
+	}
+	// A stall is reported once and then re-checked every RetryMin, not
+	// with a backoff growing towards RetryMax: after 3 s of stall (30
+	// rechecks) the next check is still at most RetryMin away.
+	failures := s.Failures
+	time.Sleep(3 * time.Second)
+	s = a.Status()
+	if s.LastErrorAt == nil || s.NextAttempt == nil {
+		t.Fatalf("during the stall: status %+v", s)
+	}
+	if gap := s.NextAttempt.Sub(*s.LastErrorAt); gap > opts.RetryMin {
+		t.Fatalf("during the stall the next check is %v after the last (RetryMin %v): status %+v", gap, opts.RetryMin, s)
+	}
+	if s.Failures != failures || s.State != "waiting for the ledger" {
+		t.Fatalf("during the stall: failures %d → %d, state %q; want one failure for the stall and state \"waiting for the ledger\"", failures, s.Failures, s.State)
 	}
 	if g.Store.Size() <= sizeAtStall+100 {
 		t.Fatalf("ingest stalled with the ledger: %d → %d readings", sizeAtStall, g.Store.Size())
