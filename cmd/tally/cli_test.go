@@ -9,10 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tallygw/tally/internal/loopback"
 )
 
 func TestMain(m *testing.M) {
@@ -52,12 +55,12 @@ func binary(t *testing.T) string {
 
 // freePort returns a loopback address nobody listens on right now.
 func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	t.Helper()
+	p, err := loopback.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 }
 
 // gateway writes a config for a simulator gateway in a new directory.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
+	"github.com/tallygw/tally/internal/loopback"
 	mqbroker "github.com/tallygw/tally/internal/mosquitto"
 	"github.com/tallygw/tally/sensors"
 )
@@ -40,12 +40,11 @@ const mosquittoInstall = mqbroker.Install
 // freePort returns a loopback port nobody listens on (for a moment).
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := loopback.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // lockedBuffer is a bytes.Buffer safe for concurrent writers.
