@@ -263,8 +263,14 @@ func VerifyReceipt(s *ledger.Steps, r *ledger.Receipt, an ledger.Anchored, opts 
 	var err error
 	switch r.Ledger {
 	case cometbft.Kind:
+		if opts.Trust.Sender != "" {
+			return s.Fail("ledger", errors.New("a sender is pinned, which is for EVM receipts, but the bundle is anchored on CometBFT: pin the chain's genesis or validator set instead"))
+		}
 		err = cometbft.Verify(s, r, opts.Trust)
 	case evm.Kind:
+		if len(opts.Trust.ValidatorsHash) > 0 {
+			return s.Fail("ledger", errors.New("a CometBFT validator set (or genesis) is pinned, but the bundle is anchored on an EVM chain: pin its chain id and sender instead"))
+		}
 		err = evm.Verify(s, r, opts.Trust)
 	default:
 		return s.Fail("ledger", fmt.Errorf("ledger kind %q is not one this tally verifies (cometbft, evm)", r.Ledger))

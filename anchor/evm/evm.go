@@ -76,7 +76,7 @@ func (c *Config) validate() error {
 		return errors.New("evm: key is not a secp256k1 private key (load one with evm.LoadKey)")
 	}
 	if c.To != "" {
-		if _, err := parseAddress(c.To); err != nil {
+		if _, err := ParseAddress(c.To); err != nil {
 			return fmt.Errorf("evm: to: %w", err)
 		}
 	}
@@ -139,7 +139,7 @@ func New(cfg Config) (*Backend, error) {
 	}
 	b.to = b.from
 	if cfg.To != "" {
-		to, err := parseAddress(cfg.To)
+		to, err := ParseAddress(cfg.To)
 		if err != nil {
 			return nil, fmt.Errorf("evm: to: %w", err)
 		}

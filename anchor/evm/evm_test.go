@@ -20,7 +20,9 @@ func TestNewErrors(t *testing.T) {
 		want string // "" = accepted
 	}{
 		{"ok", func(*Config) {}, ""},
-		{"https and to", func(c *Config) { c.RPC, c.To = "https://node.example:443/rpc", "0x"+strings.Repeat("aB", 20) }, ""},
+		{"https and to", func(c *Config) { c.RPC, c.To = "https://node.example:443/rpc", "0x"+strings.Repeat("ab", 20) }, ""},
+		{"to EIP-55", func(c *Config) { c.To = "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB" }, ""},
+		{"to with a wrong checksum", func(c *Config) { c.To = "0x" + strings.Repeat("aB", 20) }, "neither lower case nor its EIP-55 form 0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB"},
 		{"zero gas price", func(c *Config) { c.GasPrice = new(big.Int) }, ""},
 		{"no rpc", func(c *Config) { c.RPC = "" }, "not an http"},
 		{"ws rpc", func(c *Config) { c.RPC = "ws://127.0.0.1:8546" }, "not an http"},

@@ -240,16 +240,31 @@ func TestAnchorGeth(t *testing.T) {
 			t.Fatalf("VerifyOnline = %v, want a failure of step ledger online naming the hash", err)
 		}
 	})
+	t.Run("online block time altered", func(t *testing.T) {
+		bad := *r
+		bad.BlockTime = r.BlockTime.Add(time.Second)
+		var steps ledger.Steps
+		err := VerifyOnline(ctx, &steps, &bad, n.RPC())
+		var se *ledger.StepError
+		if !errors.As(err, &se) || se.Step != "ledger online" || !strings.Contains(err.Error(), "was made at") {
+			t.Fatalf("VerifyOnline = %v, want a failure of step ledger online naming the block time", err)
+		}
+	})
 	t.Run("online unknown tx", func(t *testing.T) {
 		other := signedWith(t, nil) // chain 1337, never broadcast
 		bad := *r
 		bad.TxID = hex0x(crypto.Keccak256(other))
 		bad.Payload = []byte("tally")
+		otherTx, err := decodeTx(other)
+		if err != nil {
+			t.Fatal(err)
+		}
 		bad.Evidence = withEvidence(t, r.Evidence, func(ev *Evidence) {
 			ev.RawTx, ev.Nonce, ev.GasPrice, ev.GasLimit, ev.To = hex0x(other), 1, "1", 30000, "0x"+strings.Repeat("35", 20)
+			ev.From = checksum(otherTx.From)
 		})
 		var steps ledger.Steps
-		err := VerifyOnline(ctx, &steps, &bad, n.RPC())
+		err = VerifyOnline(ctx, &steps, &bad, n.RPC())
 		if err == nil || !strings.Contains(err.Error(), "does not know transaction") {
 			t.Fatalf("VerifyOnline = %v", err)
 		}

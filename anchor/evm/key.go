@@ -86,8 +86,10 @@ func checksum(a [20]byte) string {
 	return "0x" + string(out)
 }
 
-// parseAddress parses a 0x-prefixed 40-hex-digit address in any case.
-func parseAddress(s string) ([20]byte, error) {
+// ParseAddress parses an address as FORMATS.md §5.3 writes it: 0x and 40
+// hex digits, all lower case or exactly the EIP-55 mixed-case form (a
+// wrong checksum or all capitals is a typo this catches).
+func ParseAddress(s string) ([20]byte, error) {
 	var a [20]byte
 	digits, ok := strings.CutPrefix(s, "0x")
 	if !ok || len(digits) != 40 {
@@ -95,6 +97,9 @@ func parseAddress(s string) ([20]byte, error) {
 	}
 	if _, err := hex.Decode(a[:], []byte(digits)); err != nil {
 		return a, fmt.Errorf("address %q is not hex", s)
+	}
+	if digits != strings.ToLower(digits) && s != checksum(a) {
+		return a, fmt.Errorf("address %q is neither lower case nor its EIP-55 form %s (a typo?)", s, checksum(a))
 	}
 	return a, nil
 }

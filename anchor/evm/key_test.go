@@ -34,7 +34,7 @@ func TestGenerateLoadKey(t *testing.T) {
 	if got := Address(k); got != addr {
 		t.Errorf("loaded key's address %s, generated %s", got, addr)
 	}
-	if _, err := parseAddress(addr); err != nil || checksum([20]byte(addressOf(k))) != addr {
+	if _, err := ParseAddress(addr); err != nil || checksum([20]byte(addressOf(k))) != addr {
 		t.Errorf("address %s is not EIP-55: %v", addr, err)
 	}
 

@@ -70,6 +70,20 @@ type decodedTx struct {
 // decodeTx parses raw as a signed legacy EIP-155 transaction to an address
 // and recovers its sender. It never panics on any input.
 func decodeTx(raw []byte) (*decodedTx, error) {
+	d, err := decodeUnrecovered(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.recover(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// decodeUnrecovered parses raw as a legacy EIP-155 transaction to an
+// address, with its chain id and hash, but does not look at the signature
+// values: From is not set (FORMATS.md §5.3 step "evm transaction").
+func decodeUnrecovered(raw []byte) (*decodedTx, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("empty transaction")
 	}
@@ -94,18 +108,28 @@ func decodeTx(raw []byte) (*decodedTx, error) {
 		return nil, fmt.Errorf("v = %s: the transaction is not EIP-155 replay-protected (v must be chainId*2+35 or +36)", t.V)
 	}
 	v := new(big.Int).Sub(t.V, big.NewInt(35))
-	recid := byte(v.Bit(0))
 	id := v.Rsh(v, 1)
 	if !id.IsUint64() || id.Sign() == 0 {
 		return nil, fmt.Errorf("v = %s gives chain id %s, outside 1..2^64-1", t.V, id)
 	}
 	d.ChainID = id.Uint64()
+	d.Hash = crypto.Keccak256(raw)
+	return &d, nil
+}
+
+// recover checks the signature values (r and s in 1..n-1, s in the lower
+// half) and sets From to the address the signature recovers (FORMATS.md
+// §5.3 step "sender").
+func (d *decodedTx) recover() error {
+	t := &d.legacyTx
+	id := new(big.Int).SetUint64(d.ChainID)
+	recid := byte(new(big.Int).Sub(t.V, big.NewInt(35)).Bit(0))
 	if !crypto.ValidateSignatureValues(recid, t.R, t.S, true) {
-		return nil, errors.New("the signature values r and s are out of range")
+		return errors.New("the signature values r and s are out of range (1..n-1, and s at most n/2)")
 	}
 	h, err := t.sigHash(id)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sig := make([]byte, 65)
 	t.R.FillBytes(sig[:32])
@@ -113,9 +137,8 @@ func decodeTx(raw []byte) (*decodedTx, error) {
 	sig[64] = recid
 	pub, err := crypto.SigToPub(h, sig)
 	if err != nil {
-		return nil, fmt.Errorf("recover the sender from the signature: %w", err)
+		return fmt.Errorf("recover the sender from the signature: %w", err)
 	}
 	d.From = crypto.PubkeyToAddress(*pub)
-	d.Hash = crypto.Keccak256(raw)
-	return &d, nil
+	return nil
 }

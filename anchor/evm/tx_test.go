@@ -84,7 +84,7 @@ func TestChecksum(t *testing.T) {
 		"0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB",
 		"0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
 	} {
-		a, err := parseAddress(strings.ToLower(want))
+		a, err := ParseAddress(strings.ToLower(want))
 		if err != nil {
 			t.Fatal(err)
 		}

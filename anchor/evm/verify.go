@@ -52,61 +52,181 @@ type Evidence struct {
 	Confirmations uint64 `json:"confirmations"`
 }
 
+// evidenceIn is Evidence as read from a receipt: every member required,
+// so each is a pointer that stays nil when the member is missing.
+type evidenceIn struct {
+	RawTx         *string `json:"raw_tx"`
+	From          *string `json:"from"`
+	To            *string `json:"to"`
+	Nonce         *uint64 `json:"nonce"`
+	GasPrice      *string `json:"gas_price"`
+	GasLimit      *uint64 `json:"gas_limit"`
+	GasUsed       *uint64 `json:"gas_used"`
+	TxIndex       *uint64 `json:"tx_index"`
+	Confirmations *uint64 `json:"confirmations"`
+}
+
+// maxNumber is the largest evidence number (2^53-1: every JSON parser
+// reads it exactly).
+const maxNumber = 1<<53 - 1
+
+// number returns a required evidence number.
+func number(name string, v *uint64) (uint64, error) {
+	switch {
+	case v == nil:
+		return 0, fmt.Errorf("the evidence has no %s", name)
+	case *v > maxNumber:
+		return 0, fmt.Errorf("evidence %s %d is above 2^53-1", name, *v)
+	}
+	return *v, nil
+}
+
+// isDecimal reports whether s is decimal digits without a sign or leading
+// zeros.
+func isDecimal(s string) bool {
+	if s == "" || len(s) > 1 && s[0] == '0' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isHash reports whether s is 0x and 64 lower-case hex digits.
+func isHash(s string) bool {
+	digits, ok := strings.CutPrefix(s, "0x")
+	return ok && len(digits) == 64 && isLowerHex(digits)
+}
+
+func isLowerHex(s string) bool {
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseChainID reads a chain id as FORMATS.md §5.3 writes it: decimal
+// without a sign or leading zeros, 1..2^64-1.
+func ParseChainID(s string) (uint64, error) {
+	id, err := strconv.ParseUint(s, 10, 64)
+	if !isDecimal(s) || err != nil || id == 0 {
+		return 0, fmt.Errorf("chain id %q is not a decimal number from 1 to 2^64-1 without leading zeros", clip([]byte(s)))
+	}
+	return id, nil
+}
+
 // readReceipt decodes r's evidence and raw transaction and checks they
-// describe the same transaction as r: the work of step "evm transaction".
-func readReceipt(r *ledger.Receipt) (*Evidence, *decodedTx, error) {
+// describe the same transaction as r, and the forms FORMATS.md §5.3 gives:
+// the work of step "evm transaction". The evidence's from and the
+// signature are left to step "sender".
+func readReceipt(r *ledger.Receipt) (*evidenceIn, *decodedTx, error) {
 	if r == nil {
 		return nil, nil, errors.New("no receipt")
 	}
 	if r.Ledger != Kind {
 		return nil, nil, fmt.Errorf("the receipt is for ledger %q, not %q", r.Ledger, Kind)
 	}
-	var ev Evidence
+	var ev evidenceIn
 	if err := json.Unmarshal(r.Evidence, &ev); err != nil {
 		return nil, nil, fmt.Errorf("the receipt's evidence is not EVM evidence JSON: %w", err)
 	}
-	if ev.RawTx == "" {
+	if _, err := ParseChainID(r.Network); err != nil {
+		return nil, nil, fmt.Errorf("the receipt's network: %w", err)
+	}
+	if !isHash(r.TxID) {
+		return nil, nil, fmt.Errorf("the receipt's tx id %q is not 0x and 64 lower-case hex digits", clip([]byte(r.TxID)))
+	}
+	if !isHash(r.BlockHash) {
+		return nil, nil, fmt.Errorf("the receipt's block hash %q is not 0x and 64 lower-case hex digits", clip([]byte(r.BlockHash)))
+	}
+	if r.Height < 1 {
+		return nil, nil, fmt.Errorf("the receipt's height %d is not a block number (at least 1)", r.Height)
+	}
+	if ev.RawTx == nil {
 		return nil, nil, errors.New("the evidence has no raw_tx")
 	}
-	raw, err := parseHex(ev.RawTx)
+	if digits, ok := strings.CutPrefix(*ev.RawTx, "0x"); !ok || !isLowerHex(digits) {
+		return nil, nil, fmt.Errorf("evidence raw_tx %q is not 0x and lower-case hex", clip([]byte(*ev.RawTx)))
+	}
+	raw, err := parseHex(*ev.RawTx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("evidence raw_tx: %w", err)
 	}
-	tx, err := decodeTx(raw)
+	tx, err := decodeUnrecovered(raw)
 	if err != nil {
 		return nil, nil, fmt.Errorf("evidence raw_tx: %w", err)
 	}
-	if h := hex0x(tx.Hash); h != strings.ToLower(r.TxID) {
-		return nil, nil, fmt.Errorf("the raw transaction hashes to %s, not the receipt's tx id %s", h, clip([]byte(r.TxID)))
+	if h := hex0x(tx.Hash); h != r.TxID {
+		return nil, nil, fmt.Errorf("the raw transaction hashes to %s, not the receipt's tx id %s", h, r.TxID)
 	}
 	if !bytes.Equal(tx.Data, r.Payload) {
 		return nil, nil, fmt.Errorf("the transaction's calldata %q is not the receipt's payload %q", clip(tx.Data), clip(r.Payload))
 	}
-	to, err := parseAddress(ev.To)
+	if ev.To == nil {
+		return nil, nil, errors.New("the evidence has no to")
+	}
+	to, err := ParseAddress(*ev.To)
 	if err != nil {
 		return nil, nil, fmt.Errorf("evidence to: %w", err)
 	}
 	if to != [20]byte(tx.To) {
-		return nil, nil, fmt.Errorf("evidence says to %s, the transaction goes to %s", ev.To, checksum([20]byte(tx.To)))
+		return nil, nil, fmt.Errorf("evidence says to %s, the transaction goes to %s", *ev.To, checksum([20]byte(tx.To)))
 	}
-	price, ok := new(big.Int).SetString(ev.GasPrice, 10)
-	switch {
-	case !ok:
-		return nil, nil, fmt.Errorf("evidence gas_price %q is not a decimal number", clip([]byte(ev.GasPrice)))
-	case price.Cmp(tx.GasPrice) != 0:
+	if ev.GasPrice == nil {
+		return nil, nil, errors.New("the evidence has no gas_price")
+	}
+	price, ok := new(big.Int).SetString(*ev.GasPrice, 10)
+	if !ok || !isDecimal(*ev.GasPrice) {
+		return nil, nil, fmt.Errorf("evidence gas_price %q is not a decimal number without leading zeros", clip([]byte(*ev.GasPrice)))
+	}
+	if price.Cmp(tx.GasPrice) != 0 {
 		return nil, nil, fmt.Errorf("evidence says gas price %s, the transaction's is %s", price, tx.GasPrice)
-	case ev.Nonce != tx.Nonce:
-		return nil, nil, fmt.Errorf("evidence says nonce %d, the transaction's is %d", ev.Nonce, tx.Nonce)
-	case ev.GasLimit != tx.Gas:
-		return nil, nil, fmt.Errorf("evidence says gas limit %d, the transaction's is %d", ev.GasLimit, tx.Gas)
-	case ev.GasUsed > tx.Gas:
-		return nil, nil, fmt.Errorf("evidence says gas used %d, above the transaction's limit %d", ev.GasUsed, tx.Gas)
-	case ev.Confirmations < 1:
+	}
+	var nums [5]uint64
+	for i, n := range []struct {
+		name string
+		v    *uint64
+	}{{"nonce", ev.Nonce}, {"gas_limit", ev.GasLimit}, {"gas_used", ev.GasUsed}, {"tx_index", ev.TxIndex}, {"confirmations", ev.Confirmations}} {
+		if nums[i], err = number(n.name, n.v); err != nil {
+			return nil, nil, err
+		}
+	}
+	nonce, gasLimit, gasUsed, confirmations := nums[0], nums[1], nums[2], nums[4]
+	switch {
+	case nonce != tx.Nonce:
+		return nil, nil, fmt.Errorf("evidence says nonce %d, the transaction's is %d", nonce, tx.Nonce)
+	case gasLimit != tx.Gas:
+		return nil, nil, fmt.Errorf("evidence says gas limit %d, the transaction's is %d", gasLimit, tx.Gas)
+	case gasUsed > tx.Gas:
+		return nil, nil, fmt.Errorf("evidence says gas used %d, above the transaction's limit %d", gasUsed, tx.Gas)
+	case confirmations < 1:
 		return nil, nil, errors.New("evidence says 0 confirmations: the transaction was not in a block")
-	case r.Height < 0:
-		return nil, nil, fmt.Errorf("the receipt's height %d is negative", r.Height)
 	}
 	return &ev, tx, nil
+}
+
+// senderOf checks the signature and the evidence's from: the work of
+// step "sender" before the pin.
+func senderOf(ev *evidenceIn, tx *decodedTx) error {
+	if err := tx.recover(); err != nil {
+		return err
+	}
+	if ev.From == nil {
+		return errors.New("the evidence has no from")
+	}
+	from, err := ParseAddress(*ev.From)
+	if err != nil {
+		return fmt.Errorf("evidence from: %w", err)
+	}
+	if from != tx.From {
+		return fmt.Errorf("the signature recovers %s, but the evidence says from %s", checksum(tx.From), *ev.From)
+	}
+	return nil
 }
 
 // Verify checks an EVM receipt offline, appending steps to s:
@@ -130,40 +250,33 @@ func Verify(s *ledger.Steps, r *ledger.Receipt, trust ledger.Trust) error {
 		return s.Fail(StepTx, err)
 	}
 	s.OK(StepTx, "%s is a legacy EIP-155 transaction (nonce %d, to %s, gas used %d of %d) whose calldata is the receipt's payload (%d bytes)",
-		r.TxID, tx.Nonce, checksum([20]byte(tx.To)), ev.GasUsed, tx.Gas, len(tx.Data))
+		r.TxID, tx.Nonce, checksum([20]byte(tx.To)), *ev.GasUsed, tx.Gas, len(tx.Data))
 
-	network, err := strconv.ParseUint(r.Network, 10, 64)
-	if err != nil {
-		return s.Fail(StepChain, fmt.Errorf("the receipt's network %q is not a decimal chain id", clip([]byte(r.Network))))
-	}
+	network, _ := ParseChainID(r.Network) // its form was checked above
 	if tx.ChainID != network {
 		return s.Fail(StepChain, fmt.Errorf("the transaction is signed for chain id %d, the receipt says network %d", tx.ChainID, network))
 	}
 	if trust.ChainID == "" {
 		s.OK(StepChain, "signed for chain id %d, the receipt's network; chain id NOT pinned: pin it so a transaction on another chain cannot pass", tx.ChainID)
 	} else {
-		pinned, err := strconv.ParseUint(strings.TrimSpace(trust.ChainID), 10, 64)
+		pinned, err := ParseChainID(trust.ChainID)
 		switch {
 		case err != nil:
-			return s.Fail(StepChain, fmt.Errorf("the pinned chain id %q is not a decimal number", trust.ChainID))
+			return s.Fail(StepChain, fmt.Errorf("the pinned %w", err))
 		case pinned != tx.ChainID:
 			return s.Fail(StepChain, fmt.Errorf("the transaction is signed for chain id %d, not the pinned chain id %d", tx.ChainID, pinned))
 		}
 		s.OK(StepChain, "signed for chain id %d, the pinned chain id", tx.ChainID)
 	}
 
-	from, err := parseAddress(ev.From)
-	if err != nil {
-		return s.Fail(StepSender, fmt.Errorf("evidence from: %w", err))
-	}
-	if from != tx.From {
-		return s.Fail(StepSender, fmt.Errorf("the signature recovers %s, but the evidence says from %s", checksum(tx.From), ev.From))
+	if err := senderOf(ev, tx); err != nil {
+		return s.Fail(StepSender, err)
 	}
 	if trust.Sender == "" {
 		s.OK(StepSender, "signed by %s, the evidence's sender; sender NOT pinned: pin the gateway's address so anyone else's transaction cannot pass", checksum(tx.From))
 		return nil
 	}
-	pinned, err := parseAddress(strings.TrimSpace(trust.Sender))
+	pinned, err := ParseAddress(trust.Sender)
 	if err != nil {
 		return s.Fail(StepSender, fmt.Errorf("pinned sender: %w", err))
 	}
@@ -180,7 +293,10 @@ func Verify(s *ledger.Steps, r *ledger.Receipt, trust ledger.Trust) error {
 // r.BlockHash. It reports the confirmations the transaction has now. Each
 // RPC call is bounded by 10 s.
 func VerifyOnline(ctx context.Context, s *ledger.Steps, r *ledger.Receipt, rpcURL string) error {
-	_, tx, err := readReceipt(r)
+	ev, tx, err := readReceipt(r)
+	if err == nil {
+		err = senderOf(ev, tx)
+	}
 	if err != nil {
 		return s.Fail(StepOnline, err)
 	}
@@ -233,6 +349,9 @@ func checkOnline(ctx context.Context, c *client, r *ledger.Receipt, tx *decodedT
 	}
 	if !strings.EqualFold(hex0x(blk.Hash), r.BlockHash) {
 		return 0, fmt.Errorf("block %d on the node at %s is %s, the receipt says %s", r.Height, c.url, hex0x(blk.Hash), r.BlockHash)
+	}
+	if bt := time.Unix(int64(blk.Timestamp), 0).UTC(); !bt.Equal(r.BlockTime) {
+		return 0, fmt.Errorf("block %d on the node at %s was made at %s, the receipt says %s", r.Height, c.url, bt.Format(time.RFC3339), r.BlockTime.UTC().Format(time.RFC3339))
 	}
 	head, err := c.blockNumber(ctx)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rlp"
 
 	"github.com/tallygw/tally/anchor/ledger"
 )
@@ -71,7 +72,32 @@ func tamperCases(t testing.TB, r *ledger.Receipt, sender string) []tamperCase {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []tamperCase{
+	// without drops a member from the evidence.
+	without := func(member string) func(*ledger.Receipt) {
+		return func(r *ledger.Receipt) {
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(r.Evidence, &m); err != nil {
+				t.Fatal(err)
+			}
+			delete(m, member)
+			b, err := json.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Evidence = b
+		}
+	}
+	// The high-s twin of the signature (s' = n - s, the other recovery
+	// bit) recovers the same sender but is not canonical (EIP-2).
+	twin := d.legacyTx
+	twin.S = new(big.Int).Sub(crypto.S256().Params().N, d.S)
+	recid := new(big.Int).Sub(d.V, big.NewInt(35)).Bit(0)
+	twin.V = big.NewInt(int64(2*d.ChainID + 35 + uint64(1-recid)))
+	twinRaw, err := rlp.EncodeToBytes(&twin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []tamperCase{
 		{"flipped byte in raw tx", StepTx, nil, flip(len(raw) / 2)},
 		{"flipped byte in signature", StepTx, nil, flip(len(raw) - 1)},
 		{"flipped first byte", StepTx, nil, flip(0)},
@@ -93,7 +119,7 @@ func tamperCases(t testing.TB, r *ledger.Receipt, sender string) []tamperCase {
 		{"evidence 0 confirmations", StepTx, nil, evidence(func(ev *Evidence) { ev.Confirmations = 0 })},
 		{"negative height", StepTx, nil, func(r *ledger.Receipt) { r.Height = -1 }},
 		{"network changed", StepChain, nil, func(r *ledger.Receipt) { r.Network = "1" }},
-		{"network not decimal", StepChain, nil, func(r *ledger.Receipt) { r.Network = "0x539" }},
+		{"network not decimal", StepTx, nil, func(r *ledger.Receipt) { r.Network = "0x539" }},
 		{"wrong chain id pinned", StepChain, &ledger.Trust{ChainID: "1338", Sender: sender}, nil},
 		{"pinned chain id not decimal", StepChain, &ledger.Trust{ChainID: "dev", Sender: sender}, nil},
 		{"evidence from changed", StepSender, nil, evidence(func(ev *Evidence) { ev.From = "0x" + strings.Repeat("11", 20) })},
@@ -104,7 +130,45 @@ func tamperCases(t testing.TB, r *ledger.Receipt, sender string) []tamperCase {
 			r.TxID = hex0x(forgedHash)
 			r.Evidence = withEvidence(t, r.Evidence, func(ev *Evidence) { ev.RawTx, ev.From = hex0x(forged), Address(other) })
 		}},
+		{"high-s twin signature", StepSender, nil, func(r *ledger.Receipt) {
+			r.TxID = hex0x(crypto.Keccak256(twinRaw))
+			r.Evidence = withEvidence(t, r.Evidence, func(ev *Evidence) { ev.RawTx = hex0x(twinRaw) })
+		}},
+		{"tx id upper case", StepTx, nil, func(r *ledger.Receipt) { r.TxID = "0x" + strings.ToUpper(r.TxID[2:]) }},
+		{"raw tx upper case", StepTx, nil, evidence(func(ev *Evidence) { ev.RawTx = "0x" + strings.ToUpper(ev.RawTx[2:]) })},
+		{"from with a wrong checksum", StepSender, nil, evidence(func(ev *Evidence) { ev.From = flipCase(ev.From) })},
+		{"from all capitals", StepSender, nil, evidence(func(ev *Evidence) { ev.From = "0x" + strings.ToUpper(ev.From[2:]) })},
+		{"to with a wrong checksum", StepTx, nil, evidence(func(ev *Evidence) { ev.To = flipCase(ev.To) })},
+		{"gas price with a leading zero", StepTx, nil, evidence(func(ev *Evidence) { ev.GasPrice = "0" + ev.GasPrice })},
+		{"network with a leading zero", StepTx, nil, func(r *ledger.Receipt) { r.Network = "0" + r.Network }},
+		{"network 0", StepTx, nil, func(r *ledger.Receipt) { r.Network = "0" }},
+		{"height 0", StepTx, nil, func(r *ledger.Receipt) { r.Height = 0 }},
+		{"block hash malformed", StepTx, nil, func(r *ledger.Receipt) { r.BlockHash = "xyz" }},
+		{"block hash upper case", StepTx, nil, func(r *ledger.Receipt) { r.BlockHash = "0x" + strings.ToUpper(r.BlockHash[2:]) }},
+		{"nonce above 2^53-1", StepTx, nil, evidence(func(ev *Evidence) { ev.Nonce = 1 << 53 })},
+		{"pinned chain id with a leading zero", StepChain, &ledger.Trust{ChainID: "01337", Sender: sender}, nil},
 	}
+	for _, m := range []string{"raw_tx", "to", "nonce", "gas_price", "gas_limit", "gas_used", "tx_index", "confirmations"} {
+		cases = append(cases, tamperCase{"evidence without " + m, StepTx, nil, without(m)})
+	}
+	return append(cases, tamperCase{"evidence without from", StepSender, nil, without("from")})
+}
+
+// flipCase changes the case of the first letter among an address's hex
+// digits, which breaks its EIP-55 checksum.
+func flipCase(addr string) string {
+	b := []byte(addr)
+	for i := 2; i < len(b); i++ {
+		switch c := b[i]; {
+		case c >= 'a' && c <= 'f':
+			b[i] = c - 'a' + 'A'
+			return string(b)
+		case c >= 'A' && c <= 'F':
+			b[i] = c - 'A' + 'a'
+			return string(b)
+		}
+	}
+	return addr
 }
 
 // testTampered checks that r verifies with chain 1337 and sender pinned,

@@ -155,6 +155,15 @@ func TestAnchorCometBFT(t *testing.T) {
 	tamper("other validator set", func(map[string]any) {}, []string{"--validators-hash", strings.Repeat("ab", 32)}, "validator set")
 	tamper("root not in tx", func(m map[string]any) { receipt(m)["tx_format"] = "tally.{size}={root_b64}" }, pinned, "checkpoint in tx")
 	tamper("evidence block swapped", func(m map[string]any) { receipt(m)["height"] = 1 }, pinned, "signed header")
+	// A pin for an EVM chain on a CometBFT bundle: the auditor pinned
+	// another ledger than the bundle names.
+	tamper("sender pinned on CometBFT", func(map[string]any) {}, append([]string{"--sender", "0x" + strings.Repeat("ab", 20)}, pinned...), "ledger")
+	// Malformed pins are usage errors, not failed steps.
+	for _, args := range [][]string{{"--sender", "me"}, {"--sender", "0x" + strings.Repeat("aB", 20)}} {
+		if r := tally(t, append(append([]string{"verify", "--keys", idFile}, args...), b)...); r.code != 2 || !strings.Contains(r.stderr, "--sender") {
+			t.Fatalf("verify %v: code %d, want 2 (usage)\n%s", args, r.code, r.stderr)
+		}
+	}
 }
 
 func TestKeygenEVM(t *testing.T) {

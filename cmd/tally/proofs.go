@@ -12,6 +12,7 @@ import (
 
 	"github.com/tallygw/tally/anchor/bundle"
 	"github.com/tallygw/tally/anchor/cometbft"
+	"github.com/tallygw/tally/anchor/evm"
 	"github.com/tallygw/tally/anchor/ledger"
 	"github.com/tallygw/tally/edge"
 	"github.com/tallygw/tally/edge/audit"
@@ -121,6 +122,13 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if opts.Trust, err = trustFlags(*genesis, *valsHash, *chainID, *sender); err != nil {
 		return err
 	}
+	// An EVM chain id pin is decimal (FORMATS.md §5.1); a CometBFT one is
+	// any string, so it can only be judged once the bundle names its ledger.
+	if derr == nil && b.Anchor != nil && b.Anchor.Receipt.Ledger == evm.Kind && *chainID != "" {
+		if _, err := evm.ParseChainID(*chainID); err != nil {
+			return usageError("--chain-id: the bundle is anchored on an EVM chain, and its %v", err)
+		}
+	}
 	opts.Online, opts.Context = *online, ctx
 	var steps []bundle.Step
 	var verr error
@@ -224,6 +232,11 @@ func trustFlags(genesis, valsHash, chainID, sender string) (ledger.Trust, error)
 	}
 	if chainID != "" {
 		t.ChainID = chainID
+	}
+	if sender != "" {
+		if _, err := evm.ParseAddress(sender); err != nil {
+			return t, usageError("--sender: %v", err)
+		}
 	}
 	t.Sender = sender
 	return t, nil
