@@ -8,10 +8,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -19,9 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tallygw/tally/edge/ingest"
 	"github.com/tallygw/tally/internal/cometnode"
-	"github.com/tallygw/tally/internal/testgw"
 )
 
 // The anchored gateway logs firstSize readings, checkpoints, then
@@ -37,6 +33,10 @@ const (
 // anchoredSteps is how many steps FORMATS.md §5, §5.1 and §5.2 make for a
 // CometBFT-anchored bundle.
 const anchoredSteps = 15
+
+// eip55Address is one of EIP-55's test cases: an EVM address in its
+// checksummed form, for pinning a sender where none belongs.
+const eip55Address = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 
 // chain is a CometBFT net the test gateway anchors on.
 type chain struct {
@@ -174,22 +174,26 @@ func testAnchored(t *testing.T, e *env) {
 		{"format-1-with-anchor", "format", firstSize, genesisPins, true, func(t *testing.T, b map[string]any) {
 			b["format"] = "tally-proof-bundle/1"
 		}},
+		// FORMATS.md §5.1 step 10: a sender pins an EVM ledger.
+		{"pinned-sender", "ledger", 0, append([]string{"--sender", eip55Address}, genesisPins...), false, nil},
+		{"pinned-sender-alone", "ledger", 0, []string{"--sender", strings.ToLower(eip55Address)}, false, nil},
+		// A CometBFT chain id is any string: one that is no EVM chain id
+		// in decimal is not a usage error here, just another chain.
+		{"pinned-chain-id-leading-zero", "chain id", 0, []string{"--chain-id", "01337"}, false, nil},
+		{"pinned-chain-id-in-hex", "chain id", 0, []string{"--chain-id", "0x539", "--validators-hash", a.validatorsHash}, false, nil},
 	}
 	for _, tc := range tampers {
 		t.Run("tampered/"+tc.name, func(t *testing.T) {
-			b := readBundle(t, a.bundles[tc.seq])
-			path := a.bundles[tc.seq]
-			if tc.edit != nil {
-				tc.edit(t, b)
-				path = filepath.Join(e.work, "anchored-tampered-"+tc.name+".json")
-				writeJSON(t, path, b)
-			}
-			if tc.unpinned {
-				expectFail(t, e, path, "", tc.step)
-			}
-			expectFail(t, e, path, a.idJSON, tc.step, tc.pins...)
+			expectTampered(t, e, a.bundles[tc.seq], "anchored-"+tc.name, tc.edit, tc.unpinned, a.idJSON, tc.step, tc.pins...)
 		})
 	}
+
+	// FORMATS.md §5.1: a pin that is not well formed is a usage error, on
+	// a CometBFT receipt too.
+	t.Run("usage/sender-bad-checksum", func(t *testing.T) {
+		bad := "0x5aaeb6053F3E94C9b9A09f33669435E7Ef1BeAed" // eip55Address with its first letter in lower case
+		expectUsage(t, e, a.bundles[0], a.idJSON, append([]string{"--sender", bad}, genesisPins...)...)
+	})
 
 	t.Run("4-validators", func(t *testing.T) { testAnchoredTestnet(t, e) })
 
@@ -232,79 +236,27 @@ func (c *chain) stop(t *testing.T) {
 // anchored is a gateway whose readings are anchored on a chain, and the
 // bundles exported for them.
 type anchored struct {
-	idJSON         string
+	idJSON  string
+	bundles map[int]string // seq -> bundle file
+
+	// CometBFT chains only.
 	genesis        string
 	chainID        string
-	validatorsHash string         // upper-case hex, as CometBFT prints it
-	bundles        map[int]string // seq -> bundle file
+	validatorsHash string // upper-case hex, as CometBFT prints it
 }
 
 // anchorGateway logs readings in two checkpoints with a real gateway, runs
-// `tally run` with an anchor: section until it has anchored the second
-// checkpoint, and exports bundles.
+// `tally run` with an anchor: section for c until it has anchored the
+// second checkpoint, and exports bundles.
 func anchorGateway(t *testing.T, e *env, c *chain, id string) *anchored {
 	t.Helper()
-	cfg := ingest.Config{Gateway: id}
-	g := testgw.New(t, cfg)
-	ctx := t.Context()
-	for i := 0; i < anchoredSize; i++ {
-		if i == firstSize {
-			g.Reopen(t, cfg) // writes the checkpoint of size firstSize
-		}
-		if err := g.Pipeline.Accept(ctx, reading(i)); err != nil {
-			t.Fatalf("accept reading %d: %v", i, err)
-		}
-	}
-	g.Stop(t) // the checkpoint of size anchoredSize
-
-	port := freePort(t)
-	conf := filepath.Join(e.work, id+".yaml")
-	writeFile(t, conf, fmt.Sprintf(`gateway:
-  id: %s
-http:
-  listen: 127.0.0.1:%d
-checkpoint:
-  interval: 1s
-anchor:
-  backend: cometbft
+	a := anchorOn(t, e, id, fmt.Sprintf(`  backend: cometbft
   interval: 1s
   cometbft:
     rpc: %s
     genesis: %s
-`, id, port, c.net.Node(0).RPC(), c.genesis))
-
-	runCtx, stop := context.WithCancel(ctx)
-	run := exec.CommandContext(runCtx, e.tally, "run", "--config", conf, "--data", g.Dir)
-	run.Cancel = func() error { return run.Process.Signal(os.Interrupt) }
-	run.WaitDelay = 30 * time.Second
-	var runLog bytes.Buffer
-	run.Stdout, run.Stderr = &runLog, &runLog
-	if err := run.Start(); err != nil {
-		stop()
-		t.Fatalf("tally run: %v", err)
-	}
-	anchoredAt, err := waitAnchored(t, e, conf, g.Dir, anchoredSize, 90*time.Second)
-	stop()
-	waitErr := run.Wait()
-	if errors.Is(waitErr, context.Canceled) {
-		waitErr = nil // exited 0 on SIGINT
-	}
-	if err != nil {
-		t.Fatalf("%v\ntally run (exit: %v):\n%s", err, waitErr, runLog.String())
-	}
-	if waitErr != nil {
-		t.Fatalf("tally run after SIGINT: %v\n%s", waitErr, runLog.String())
-	}
-	t.Logf("tally run anchored size %d", anchoredAt)
-
-	a := &anchored{genesis: c.genesis, chainID: c.net.ChainID(), bundles: map[int]string{}}
-	a.idJSON = filepath.Join(e.work, id+"-id.json")
-	writeFile(t, a.idJSON, e.mustRun(t, e.tally, "id", "--json", "--config", conf, "--data", g.Dir))
-	for _, seq := range []int{0, firstSize - 1, firstSize, anchoredSize - 1} {
-		out := filepath.Join(e.work, fmt.Sprintf("%s-bundle-%d.json", id, seq))
-		e.mustRun(t, e.tally, "export", "--config", conf, "--data", g.Dir, "--seq", strconv.Itoa(seq), "--out", out)
-		a.bundles[seq] = out
-	}
+`, c.net.Node(0).RPC(), c.genesis), nil)
+	a.genesis, a.chainID = c.genesis, c.net.ChainID()
 	h := readBundle(t, a.bundles[0])["anchor"].(map[string]any)["receipt"].(map[string]any)["evidence"].(map[string]any)["signed_header"].(map[string]any)["header"].(map[string]any)
 	a.validatorsHash = h["validators_hash"].(string)
 	return a
@@ -490,4 +442,21 @@ func firstSig(t *testing.T, b map[string]any, flag float64) map[string]any {
 	}
 	t.Fatalf("no commit signature with block_id_flag %v", flag)
 	return nil
+}
+
+// expectTampered writes a copy of the bundle at path edited by edit (none:
+// the bundle as it is) and checks both verifiers fail it at step: with the
+// pinned keys in idJSON and pins, and also unpinned when asked.
+func expectTampered(t *testing.T, e *env, path, name string, edit func(*testing.T, map[string]any), unpinned bool, idJSON, step string, pins ...string) {
+	t.Helper()
+	if edit != nil {
+		b := readBundle(t, path)
+		edit(t, b)
+		path = filepath.Join(e.work, "tampered-"+name+".json")
+		writeJSON(t, path, b)
+	}
+	if unpinned {
+		expectFail(t, e, path, "", step)
+	}
+	expectFail(t, e, path, idJSON, step, pins...)
 }

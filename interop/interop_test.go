@@ -3,12 +3,15 @@
 // bundles the real tally binary exports, rejects tampered ones at the right
 // step, and agrees with `tally verify` on every case: plain bundles
 // (tally-proof-bundle/1) and bundles anchored on a real CometBFT chain
-// (tally-proof-bundle/2, anchored_test.go).
+// (tally-proof-bundle/2, anchored_test.go) or on a real geth --dev chain
+// (evm_test.go).
 //
 // It needs Node.js >= 20.19 and npm on PATH (apt-get install -y nodejs npm);
 // it runs `npm ci` in interop/verify-js when node_modules is missing. The
 // anchored cases need cometbft v0.38.19, which internal/cometnode finds or
-// builds (go install github.com/cometbft/cometbft/cmd/cometbft@v0.38.19).
+// builds (go install github.com/cometbft/cometbft/cmd/cometbft@v0.38.19);
+// the EVM cases need geth v1.17.8, which internal/gethnode finds
+// (go install github.com/ethereum/go-ethereum/cmd/geth@v1.17.8).
 package interop_test
 
 import (
@@ -59,10 +62,11 @@ func TestInterop(t *testing.T) {
 
 	t.Run("node-tests", func(t *testing.T) {
 		// FORMATS.md §6's worked example, CBOR, RFC 9162 inclusion and
-		// consistency proofs, protobuf and CometBFT vectors.
-		out, err := e.cmd(e.jsDir, "node", "--test", "example.test.mjs", "anchor.test.mjs")
+		// consistency proofs, protobuf and CometBFT vectors; RLP, EIP-155
+		// and EIP-55 vectors.
+		out, err := e.cmd(e.jsDir, "node", "--test", "example.test.mjs", "anchor.test.mjs", "evm.test.mjs")
 		if err != nil {
-			t.Fatalf("node --test example.test.mjs anchor.test.mjs: %v\n%s", err, out)
+			t.Fatalf("node --test example.test.mjs anchor.test.mjs evm.test.mjs: %v\n%s", err, out)
 		}
 	})
 
@@ -239,6 +243,27 @@ func expectFail(t *testing.T, e *env, path, keys, step string, ledger ...string)
 	}
 	if g.firstFailed != step {
 		t.Errorf("tally verify (keys %q, %q) fails first at %q, the JS verifier at %q:\n%s", keys, ledger, g.firstFailed, step, g.raw)
+	}
+}
+
+// expectUsage asserts that both verifiers refuse the flags as a usage
+// error (exit 2) rather than failing a step: FORMATS.md §5.1, "a pin that
+// is not well formed".
+func expectUsage(t *testing.T, e *env, path, keys string, ledger ...string) {
+	t.Helper()
+	out, code := e.node(t, path, keys, ledger...)
+	if code != 2 {
+		t.Errorf("node verify.mjs (keys %q, %q): exit %d, want 2 (usage)\n%s", keys, ledger, code, out)
+	}
+	args := []string{"verify", "--json"}
+	if keys != "" {
+		args = append(args, "--keys", keys)
+	}
+	args = append(append(args, ledger...), path)
+	gout, gcode := e.exit(t, e.work, e.tally, args...)
+	t.Logf("node verify.mjs (keys %q, %q): exit %d\n%s\ntally verify: exit %d\n%s", keys, ledger, code, out, gcode, gout)
+	if gcode != 2 {
+		t.Errorf("tally verify (keys %q, %q): exit %d, want 2 (usage)\n%s", keys, ledger, gcode, gout)
 	}
 }
 

@@ -81,9 +81,9 @@ func number(name string, v *uint64) (uint64, error) {
 	return *v, nil
 }
 
-// isDecimal reports whether s is decimal digits without a sign or leading
+// IsDecimal reports whether s is decimal digits without a sign or leading
 // zeros.
-func isDecimal(s string) bool {
+func IsDecimal(s string) bool {
 	if s == "" || len(s) > 1 && s[0] == '0' {
 		return false
 	}
@@ -114,7 +114,7 @@ func isLowerHex(s string) bool {
 // without a sign or leading zeros, 1..2^64-1.
 func ParseChainID(s string) (uint64, error) {
 	id, err := strconv.ParseUint(s, 10, 64)
-	if !isDecimal(s) || err != nil || id == 0 {
+	if !IsDecimal(s) || err != nil || id == 0 {
 		return 0, fmt.Errorf("chain id %q is not a decimal number from 1 to 2^64-1 without leading zeros", clip([]byte(s)))
 	}
 	return id, nil
@@ -181,7 +181,7 @@ func readReceipt(r *ledger.Receipt) (*evidenceIn, *decodedTx, error) {
 		return nil, nil, errors.New("the evidence has no gas_price")
 	}
 	price, ok := new(big.Int).SetString(*ev.GasPrice, 10)
-	if !ok || !isDecimal(*ev.GasPrice) {
+	if !ok || !IsDecimal(*ev.GasPrice) {
 		return nil, nil, fmt.Errorf("evidence gas_price %q is not a decimal number without leading zeros", clip([]byte(*ev.GasPrice)))
 	}
 	if price.Cmp(tx.GasPrice) != 0 {

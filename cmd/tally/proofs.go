@@ -124,10 +124,9 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	// An EVM chain id pin is decimal (FORMATS.md §5.1); a CometBFT one is
 	// any string, so it can only be judged once the bundle names its ledger.
-	if derr == nil && b.Anchor != nil && b.Anchor.Receipt.Ledger == evm.Kind && *chainID != "" {
-		if _, err := evm.ParseChainID(*chainID); err != nil {
-			return usageError("--chain-id: the bundle is anchored on an EVM chain, and its %v", err)
-		}
+	// Its range is checked at step "chain id".
+	if derr == nil && b.Anchor != nil && b.Anchor.Receipt.Ledger == evm.Kind && *chainID != "" && !evm.IsDecimal(*chainID) {
+		return usageError("--chain-id %q: the bundle is anchored on an EVM chain, whose chain id is decimal digits without leading zeros", *chainID)
 	}
 	opts.Online, opts.Context = *online, ctx
 	var steps []bundle.Step

@@ -325,7 +325,8 @@ test('testdata/anchored: tampering fails at the step FORMATS.md names', () => {
     }],
     ['tx in block', (b) => (b.anchor.receipt.evidence.tx_proof.data = flip(b.anchor.receipt.evidence.tx_proof.data, 5))],
     ['checkpoint in tx', (b) => (b.anchor.receipt.tx_format = 'tally.{origin_b64url}.{size}={root_b64}.{note_sha256_hex}')],
-    ['ledger', (b) => (b.anchor.receipt.ledger = 'evm')],
+    ['ledger', (b) => (b.anchor.receipt.ledger = 'example')],
+    ['evm transaction', (b) => (b.anchor.receipt.ledger = 'evm')], // CometBFT evidence is not EVM evidence
     ['format', (b) => (b.anchor.receipt.extra = 1)],
     ['format', (b) => (b.format = 'tally-proof-bundle/1')],
   ];

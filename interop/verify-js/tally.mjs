@@ -1,6 +1,6 @@
 // Verification of tally readings, checkpoints and proof bundles, written from
 // docs/FORMATS.md alone. Section numbers below refer to it; the CometBFT
-// evidence of §5.2 is in cometbft.mjs.
+// evidence of §5.2 is in cometbft.mjs, the EVM evidence of §5.3 in evm.mjs.
 
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
@@ -8,6 +8,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { decode, CBORMap, Tagged, CBORFloat, CBORError, encodeBstr, encodeHead, encodeTstr } from './cbor.mjs';
 import { b64, concat, eq, fail, fromAnyHex, fromHex, hex, toB64, toB64URL, VerifyError } from './encoding.mjs';
 import * as comet from './cometbft.mjs';
+import * as evm from './evm.mjs';
 import { formatTime, parseTime } from './proto.mjs';
 
 export { b64, fromHex, hex, toB64, VerifyError };
@@ -520,8 +521,9 @@ export const STEPS_COMETBFT = [
   'tx in block',
   'checkpoint in tx',
 ];
+export const STEPS_EVM = [...STEPS_COMETBFT.slice(0, 9), 'evm transaction', 'chain id', 'sender', 'checkpoint in tx'];
 // STEPS is every step name this verifier prints.
-export const STEPS = [...STEPS_COMETBFT, 'anchor', 'ledger'];
+export const STEPS = [...new Set([...STEPS_COMETBFT, ...STEPS_EVM, 'anchor', 'ledger'])];
 
 const BUNDLE_MEMBERS = ['format', 'origin', 'seq', 'envelope', 'tree_size', 'inclusion_proof', 'checkpoint', 'keys', 'anchor'];
 const ANCHOR_MEMBERS = ['checkpoint', 'consistency_proof', 'receipt'];
@@ -567,10 +569,15 @@ function checkAnchorShape(a) {
 // A step whose inputs come from an earlier failed step fails with
 // "not checked: needs <step>".
 //
-// pinned is a `tally id --json` document or null. ledger pins the CometBFT
-// trust root: { chainId, validatorsHash (bytes), chainIdSource,
-// validatorsHashSource } (each optional; the sources only label the output).
+// pinned is a `tally id --json` document or null. ledger pins the ledger's
+// trust root: { chainId, validatorsHash (bytes), sender (bytes), genesis
+// (the genesis file that gave chainId and validatorsHash), chainIdSource,
+// validatorsHashSource, senderSource } (each optional; the sources only
+// label the output). A pin for the other kind of ledger than the receipt's
+// fails at step ledger (§5.1 step 10); a pin that is not well formed for
+// the receipt's ledger throws a PinError (a usage error, not a step).
 export function verifyBundle(bundle, { pinned = null, ledger = {} } = {}) {
+  checkPins(ledger, ledgerOf(bundle));
   const results = [];
   const st = {};
   const ok = (n) => results.find((r) => r.step === n && r.ok);
@@ -690,12 +697,20 @@ export function verifyBundle(bundle, { pinned = null, ledger = {} } = {}) {
   });
 
   let last;
-  if (receipt.ledger === 'cometbft') {
+  const foreign = foreignPins(receipt.ledger, ledger);
+  if (foreign.length) {
+    run('ledger', ['format'], () => {
+      fail(`the bundle is anchored on ${receipt.ledger}, but ${foreign.join(' and ')} pin${foreign.length === 1 ? 's' : ''} another kind of ledger: the auditor pinned another ledger than the bundle names`);
+    });
+    last = 'ledger';
+  } else if (receipt.ledger === 'cometbft') {
     cometbftSteps(run, st, receipt, ledger);
     last = 'tx in block';
+  } else if (receipt.ledger === 'evm') {
+    evmSteps(run, st, receipt, ledger);
+    last = 'evm transaction';
   } else {
     run('ledger', ['format'], () => {
-      if (receipt.ledger === 'evm') fail('ledger "evm": EVM receipts (FORMATS.md §5.3, not yet written) are not supported by this verifier');
       fail(`ledger ${JSON.stringify(receipt.ledger)} is not one FORMATS.md defines (cometbft, evm)`);
     });
     last = 'ledger';
@@ -708,6 +723,47 @@ export function verifyBundle(bundle, { pinned = null, ledger = {} } = {}) {
   });
 
   return results;
+}
+
+// ---------- §5.1 ledger pins ----------
+
+// PinError is a ledger pin that is not well formed (FORMATS.md §5.1): a
+// usage error of whoever pinned it (exit 2), not a failed step.
+export class PinError extends Error {}
+
+// ledgerOf is the receipt's ledger of an anchored bundle, or undefined
+// when the bundle does not have one.
+export function ledgerOf(bundle) {
+  const r = isObject(bundle) && isObject(bundle.anchor) && isObject(bundle.anchor.receipt) ? bundle.anchor.receipt : null;
+  return r && typeof r.ledger === 'string' ? r.ledger : undefined;
+}
+
+// checkPins throws a PinError for a pin that is not well formed (§5.1): a
+// chain id that is not a string, or for an EVM receipt not decimal digits
+// without leading zeros (a CometBFT chain id is any string, and a genesis
+// file's pins fail at step ledger on an EVM receipt); a sender that is not
+// 20 bytes; a validators hash that is not 32 bytes.
+export function checkPins(ledger, kind) {
+  const { chainId, sender, validatorsHash, genesis } = ledger;
+  if (chainId != null) {
+    if (typeof chainId !== 'string' || chainId === '') throw new PinError(`the pinned chain id ${JSON.stringify(chainId)} is not a non-empty string`);
+    if (kind === 'evm' && genesis == null && !evm.DECIMAL.test(chainId)) {
+      throw new PinError(`the pinned chain id ${JSON.stringify(chainId)}${ledger.chainIdSource ? ` (${ledger.chainIdSource})` : ''} is not an EVM chain id: decimal digits without leading zeros`);
+    }
+  }
+  if (sender != null && !(sender instanceof Uint8Array && sender.length === 20)) throw new PinError('the pinned sender is not a 20-byte address');
+  if (validatorsHash != null && !(validatorsHash instanceof Uint8Array && validatorsHash.length === 32)) throw new PinError('the pinned validators hash is not 32 bytes');
+}
+
+// foreignPins names the pins for another kind of ledger than kind (§5.1
+// step 10): a sender on a CometBFT receipt, a validator set or genesis on
+// an EVM receipt. The chain id is a pin of both kinds.
+function foreignPins(kind, ledger) {
+  const out = [];
+  if (kind === 'cometbft' && ledger.sender != null) out.push(`the sender pin (${ledger.senderSource || 'sender'}, EVM)`);
+  if (kind === 'evm' && ledger.genesis != null) out.push(`the genesis pin (${ledger.genesis}, CometBFT)`);
+  else if (kind === 'evm' && ledger.validatorsHash != null) out.push(`the validator set pin (${ledger.validatorsHashSource || 'validators hash'}, CometBFT)`);
+  return out;
 }
 
 // hashList decodes a JSON array of base64 32-byte hashes.
@@ -796,6 +852,47 @@ function cometbftSteps(run, st, receipt, ledger) {
     if (root === null) fail(`the tx proof has ${tp.aunts.length} aunt(s), which do not fit leaf ${tp.index} of ${tp.total}`);
     if (!eq(root, tp.rootHash)) fail(`the tx proof leads to ${UP(root)}, not the block's data hash ${UP(tp.rootHash)}`);
     return `tx ${hex(txHash)} is tx ${tp.index} of ${tp.total} in block ${st.ev.header.height} (Merkle proof to the data hash ${UP(tp.rootHash)})`;
+  });
+}
+
+// evmSteps runs §5.3's steps.
+function evmSteps(run, st, receipt, ledger) {
+  run('evm transaction', ['format'], () => {
+    evm.checkReceipt(receipt);
+    const ev = evm.decodeEvidence(receipt.evidence);
+    const tx = evm.decodeLegacyTx(ev.raw);
+    const h = evm.txHash(ev.raw);
+    if (receipt.tx_id !== h) fail(`tx_id ${JSON.stringify(receipt.tx_id)} is not the raw transaction's Keccak-256 ${h}`);
+    if (!eq(tx.data, st.txPayload)) fail(`the transaction's calldata ${printable(tx.data)} is not the receipt's payload ${printable(st.txPayload)}`);
+    if (tx.nonce !== ev.nonce) fail(`the transaction's nonce is ${tx.nonce}, the evidence says ${ev.nonce}`);
+    if (tx.gas !== ev.gasLimit) fail(`the transaction's gas limit is ${tx.gas}, the evidence says ${ev.gasLimit}`);
+    if (tx.gasPrice !== ev.gasPrice) fail(`the transaction's gas price is ${tx.gasPrice} wei, the evidence says ${ev.gasPrice}`);
+    if (!eq(tx.to, ev.to)) fail(`the transaction goes to ${evm.checksumAddress(tx.to)}, the evidence says ${evm.checksumAddress(ev.to)}`);
+    st.tx = tx;
+    return `${h}: legacy EIP-155 transaction, nonce ${tx.nonce}, to ${evm.checksumAddress(tx.to)}, ${tx.data.length} bytes of calldata = the payload`;
+  });
+
+  run('chain id', ['evm transaction'], () => {
+    // checkReceipt (evm transaction) checked network's form, checkPins the pin's.
+    const id = st.tx.chainId;
+    if (BigInt(receipt.network) !== id) fail(`the transaction is signed for chain id ${id}, the receipt says ${receipt.network}`);
+    if (ledger.chainId != null) {
+      if (BigInt(ledger.chainId) !== id) fail(`the transaction is signed for chain id ${id}, not the pinned chain id ${ledger.chainId}`);
+      return `${id} (pinned${ledger.chainIdSource ? ` by ${ledger.chainIdSource}` : ''})`;
+    }
+    return `${id} (NOT pinned: taken from the transaction; pass --chain-id)`;
+  });
+
+  run('sender', ['evm transaction'], () => {
+    const from = evm.parseAddress(receipt.evidence.from, 'evidence.from');
+    const signer = evm.recoverSender(st.tx);
+    const name = evm.checksumAddress(signer);
+    if (!eq(signer, from)) fail(`the signature recovers ${name}, the evidence says from ${receipt.evidence.from}`);
+    if (ledger.sender != null) {
+      if (!eq(signer, ledger.sender)) fail(`the transaction is signed by ${name}, not the pinned sender ${evm.checksumAddress(ledger.sender)}`);
+      return `${name} (pinned${ledger.senderSource ? ` by ${ledger.senderSource}` : ''})`;
+    }
+    return `${name} (NOT pinned: taken from the evidence; pass --sender)`;
   });
 }
 

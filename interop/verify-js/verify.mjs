@@ -3,23 +3,28 @@
 //
 //   node verify.mjs BUNDLE.json [--keys ID.json]
 //                   [--genesis GENESIS.json | --chain-id ID [--validators-hash HEX]]
+//                   [--sender 0xADDRESS]
 //
-// Prints every step of FORMATS.md §5 (and §5.1/§5.2 for anchored bundles)
-// with ok/FAIL. Exit status: 0 when all steps pass, 1 when one fails (the
-// last line names the first failing step), 2 on usage or I/O errors,
-// including a genesis file that cannot be read or gives no trust root.
+// Prints every step of FORMATS.md §5 (and §5.1 with §5.2 or §5.3 for
+// anchored bundles) with ok/FAIL. Exit status: 0 when all steps pass, 1
+// when one fails (the last line names the first failing step), 2 on usage
+// or I/O errors, including a genesis file that cannot be read or gives no
+// trust root and a pin that is not well formed (FORMATS.md §5.1).
 
 import { readFileSync } from 'node:fs';
 import { parseGenesis } from './cometbft.mjs';
-import { STEPS, STEPS_V1, VerifyError, verifyBundle } from './tally.mjs';
+import { parseAddress } from './evm.mjs';
+import { checkPins, ledgerOf, PinError, STEPS, STEPS_V1, VerifyError, verifyBundle } from './tally.mjs';
 
 const USAGE = `usage: node verify.mjs BUNDLE.json [--keys ID.json]
                       [--genesis GENESIS.json | --chain-id ID] [--validators-hash HEX]
+                      [--sender 0xADDRESS]
 
   --keys FILE             pin the gateway's keys (the JSON of \`tally id --json\`)
   --genesis FILE          CometBFT: pin the chain id and validator set of this genesis.json
-  --chain-id ID           pin the ledger's chain id
+  --chain-id ID           pin the ledger's chain id (CometBFT: the chain id; EVM: decimal, no leading zeros)
   --validators-hash HEX   CometBFT: pin this validator set hash instead of a genesis file
+  --sender 0xADDRESS      EVM: pin the address the gateway anchors from (lower case or EIP-55)
 `;
 
 function usage(msg) {
@@ -47,7 +52,7 @@ function readJSON(path, what) {
 
 // Flags as Go's flag package takes them: -name or --name, with the value
 // as the next argument or after "=".
-const FLAGS = ['keys', 'genesis', 'chain-id', 'validators-hash'];
+const FLAGS = ['keys', 'genesis', 'chain-id', 'validators-hash', 'sender'];
 const args = process.argv.slice(2);
 const opt = {};
 let bundlePath = null;
@@ -88,6 +93,7 @@ if (opt.genesis !== undefined) {
   if (opt['chain-id'] !== undefined && opt['chain-id'] !== g.chainId) usage(`--chain-id ${JSON.stringify(opt['chain-id'])} is not the genesis file's chain ${JSON.stringify(g.chainId)}`);
   ledger.chainId = g.chainId;
   ledger.validatorsHash = g.validatorsHash;
+  ledger.genesis = opt.genesis;
   ledger.chainIdSource = ledger.validatorsHashSource = `genesis ${opt.genesis}`;
 } else {
   if (opt['chain-id'] !== undefined) {
@@ -102,7 +108,26 @@ if (opt.genesis !== undefined) {
   }
 }
 
+if (opt.sender !== undefined) {
+  try {
+    ledger.sender = parseAddress(opt.sender, '--sender');
+  } catch (e) {
+    if (!(e instanceof VerifyError)) throw e;
+    usage(e.message);
+  }
+  ledger.senderSource = '--sender';
+}
+
 const bundle = readJSON(bundlePath, 'bundle');
+// The form of --chain-id depends on the receipt's ledger (FORMATS.md §5.1):
+// for EVM, decimal digits without leading zeros. A pin that is not well
+// formed is a usage error, not a failed step.
+try {
+  checkPins(ledger, ledgerOf(bundle));
+} catch (e) {
+  if (!(e instanceof PinError)) throw e;
+  usage(e.message);
+}
 let pinned = null;
 if (opt.keys !== undefined) {
   pinned = readJSON(opt.keys, 'keys file');
@@ -132,6 +157,7 @@ if (failed.length === 0 && results.every((r) => r.ok)) {
   if (!pinned) notPinned.push('keys');
   if (results.some((r) => r.step === 'chain id' && / \(NOT pinned/.test(r.detail))) notPinned.push('chain id');
   if (results.some((r) => r.step === 'validator set' && / \(NOT pinned/.test(r.detail))) notPinned.push('validator set');
+  if (results.some((r) => r.step === 'sender' && / \(NOT pinned/.test(r.detail))) notPinned.push('sender');
   process.stdout.write(`OK: all ${results.length} steps pass${notPinned.length ? ` (not pinned: ${notPinned.join(', ')})` : ''}\n`);
   process.exit(0);
 }
