@@ -137,6 +137,14 @@ func testAnchored(t *testing.T, e *env) {
 		{"receipt-height", "signed header", 0, genesisPins, true, func(t *testing.T, b map[string]any) {
 			receipt(b)["height"] = receipt(b)["height"].(float64) + 1
 		}},
+		// A JSON integer passes format; it is not the header's height
+		// (§5.2 step 3).
+		{"receipt-height--1", "signed header", 0, genesisPins, true, func(t *testing.T, b map[string]any) {
+			receipt(b)["height"] = -1.0
+		}},
+		{"receipt-height-with-fraction", "format", 0, genesisPins, true, func(t *testing.T, b map[string]any) {
+			writeNumberAs(t, receipt(b), "height", ".0")
+		}},
 		{"header-app-hash", "signed header", 0, genesisPins, true, func(t *testing.T, b map[string]any) {
 			h := evidence(b)["signed_header"].(map[string]any)["header"].(map[string]any)
 			h["app_hash"] = strings.Repeat("11", 32)

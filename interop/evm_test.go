@@ -170,6 +170,25 @@ func TestEVM(t *testing.T) {
 			evidenceOf(b)["raw_tx"] = hexutil.Encode(raw)
 		}},
 		{"tx-id", "evm transaction", pins, true, setReceipt("tx_id", "0x"+strings.Repeat("ab", 32))},
+		// Member names are exact (FORMATS.md §5): "Height" is an unknown
+		// receipt member (format), "Nonce" an unknown evidence member, so
+		// the nonce is missing (evm transaction), and without "from" the
+		// sender step fails.
+		{"receipt-Height", "format", pins, true, func(t *testing.T, b map[string]any) {
+			r := receipt(b)
+			r["Height"] = r["height"]
+			delete(r, "height")
+		}},
+		{"evidence-Nonce", "evm transaction", pins, true, func(t *testing.T, b map[string]any) {
+			ev := evidenceOf(b)
+			ev["Nonce"] = ev["nonce"]
+			delete(ev, "nonce")
+		}},
+		{"evidence-From", "sender", pins, true, func(t *testing.T, b map[string]any) {
+			ev := evidenceOf(b)
+			ev["From"] = ev["from"]
+			delete(ev, "from")
+		}},
 		{"receipt-payload", "evm transaction", pins, true, func(t *testing.T, b map[string]any) {
 			receipt(b)["payload"] = flipB64(t, receipt(b)["payload"].(string), 30)
 		}},
@@ -294,7 +313,10 @@ func TestEVM(t *testing.T) {
 			receipt(b)["network"] = "0" + receipt(b)["network"].(string)
 		}},
 		{"network-2^64", "evm transaction", pins, true, setReceipt("network", "18446744073709551616")},
+		// A height that is a JSON integer passes format; below 1 it fails
+		// the receipt's forms, at evm transaction (§5.3).
 		{"receipt-height-0", "evm transaction", pins, true, setReceipt("height", 0.0)},
+		{"receipt-height--1", "evm transaction", pins, true, setReceipt("height", -1.0)},
 		{"block-hash-upper-case", "evm transaction", pins, true, func(t *testing.T, b map[string]any) {
 			receipt(b)["block_hash"] = "0x" + strings.ToUpper(receipt(b)["block_hash"].(string)[2:])
 		}},
@@ -306,6 +328,28 @@ func TestEVM(t *testing.T) {
 		// the wrong JSON type does (§5.3).
 		{"block-time-without-offset", "format", pins, true, setReceipt("block_time", "2026-03-01T12:00:00")},
 		{"block-time-not-a-time", "format", pins, true, setReceipt("block_time", "yesterday")},
+
+		// Numbers are JSON integers: no fraction, no exponent, even for an
+		// integral value (§5, §5.3). The evidence's fail at evm transaction,
+		// the bundle's and the receipt's at format.
+		{"nonce-with-fraction", "evm transaction", pins, true, func(t *testing.T, b map[string]any) {
+			writeNumberAs(t, evidenceOf(b), "nonce", ".0")
+		}},
+		{"nonce-with-exponent", "evm transaction", pins, true, func(t *testing.T, b map[string]any) {
+			writeNumberAs(t, evidenceOf(b), "nonce", "e0")
+		}},
+		{"confirmations-with-exponent", "evm transaction", pins, true, func(t *testing.T, b map[string]any) {
+			writeNumberAs(t, evidenceOf(b), "confirmations", "E+0")
+		}},
+		{"height-with-fraction", "format", pins, true, func(t *testing.T, b map[string]any) {
+			writeNumberAs(t, receipt(b), "height", ".0")
+		}},
+		{"seq-with-exponent", "format", pins, true, func(t *testing.T, b map[string]any) {
+			writeNumberAs(t, b, "seq", "e0")
+		}},
+		{"tree-size-with-fraction", "format", pins, true, func(t *testing.T, b map[string]any) {
+			writeNumberAs(t, b, "tree_size", ".00")
+		}},
 
 		// FORMATS.md §5.1 step 10: a pin for the other kind of ledger.
 		{"pinned-genesis", "ledger", []string{"--genesis", genesis}, false, nil},

@@ -573,6 +573,19 @@ func writeJSON(t *testing.T, path string, v any) {
 	writeFile(t, path, string(raw)+"\n")
 }
 
+// writeNumberAs makes the number member m of obj be written as its
+// integer digits followed by suffix (".0", "e0"): the same value to
+// JSON.parse, but not a JSON integer. writeJSON keeps a json.RawMessage as
+// written.
+func writeNumberAs(t *testing.T, obj map[string]any, m, suffix string) {
+	t.Helper()
+	v, ok := obj[m].(float64)
+	if !ok {
+		t.Fatalf("member %s is %T, not a number", m, obj[m])
+	}
+	obj[m] = json.RawMessage(strconv.FormatFloat(v, 'f', -1, 64) + suffix)
+}
+
 func writeFile(t *testing.T, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {

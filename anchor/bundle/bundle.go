@@ -23,6 +23,7 @@ import (
 	"github.com/tallygw/tally/anchor/envelope"
 	"github.com/tallygw/tally/anchor/evm"
 	"github.com/tallygw/tally/anchor/ledger"
+	"github.com/tallygw/tally/internal/jsonexact"
 )
 
 // Format names the layout of a bundle without an anchor (its "format"
@@ -305,6 +306,24 @@ func Decode(data []byte) (*Bundle, error) {
 			return nil, fmt.Errorf("bundle has no %q member", m)
 		}
 	}
+	if err := requireMembers(members["keys"], "keys", "ed25519", "mldsa65", "note_key"); err != nil {
+		return nil, err
+	}
+	if a := members["anchor"]; string(a) != "null" {
+		var anchor map[string]json.RawMessage
+		if err := json.Unmarshal(a, &anchor); err == nil {
+			if err := requireMembers(a, "anchor", "checkpoint", "consistency_proof", "receipt"); err != nil {
+				return nil, err
+			}
+			if err := requireMembers(anchor["receipt"], "receipt", "ledger", "network", "tx_id", "height", "block_hash", "block_time", "tx_format", "payload", "evidence"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// encoding/json matches names ignoring case; FORMATS.md's are exact.
+	if err := jsonexact.Check(data, &Bundle{}); err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	var b Bundle
@@ -312,4 +331,19 @@ func Decode(data []byte) (*Bundle, error) {
 		return nil, fmt.Errorf("bundle is not valid JSON of format %s or %s: %w", Format, FormatAnchored, err)
 	}
 	return &b, nil
+}
+
+// requireMembers returns an error when the JSON object raw lacks one of
+// names. Anything that is not an object is left to the decoding.
+func requireMembers(raw json.RawMessage, what string, names ...string) error {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil || obj == nil {
+		return nil
+	}
+	for _, n := range names {
+		if _, ok := obj[n]; !ok {
+			return fmt.Errorf("bundle %s has no %q member", what, n)
+		}
+	}
+	return nil
 }

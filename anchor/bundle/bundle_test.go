@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/tallygw/tally/anchor/bundle"
@@ -122,4 +123,31 @@ func FuzzDecodeVerify(f *testing.F) {
 		}
 		bundle.Verify(b, bundle.Options{})
 	})
+}
+
+// TestDecodeExactMembers: member names are exact and every member is
+// required, in the receipt too (FORMATS.md §5), though encoding/json alone
+// would match names ignoring case and leave missing members zero.
+func TestDecodeExactMembers(t *testing.T) {
+	receipt := `{"ledger":"evm","network":"1337","tx_id":"0x00","height":3,"block_hash":"0x00","block_time":"2026-11-21T09:00:00Z","tx_format":"{size}={root_hex}","payload":"","evidence":{}}`
+	bundleWith := func(top, keys, rec string) string {
+		return `{"format":"tally-proof-bundle/2","origin":"tally/x","seq":0,"envelope":"","tree_size":1,"inclusion_proof":[],"checkpoint":"",` +
+			`"keys":` + keys + `,"anchor":{"checkpoint":"","consistency_proof":[],"receipt":` + rec + `}` + top + `}`
+	}
+	keys := `{"ed25519":"","mldsa65":"","note_key":""}`
+	if _, err := bundle.Decode([]byte(bundleWith("", keys, receipt))); err != nil {
+		t.Fatalf("the well-formed bundle: %v", err)
+	}
+	for _, tc := range []struct{ name, data, want string }{
+		{"top-level name in capitals", bundleWith(`,"SEQ":5`, keys, receipt), `member "SEQ" is not "seq"`},
+		{"receipt name in capitals", bundleWith("", keys, strings.Replace(receipt, `"height"`, `"Height"`, 1)), `receipt has no "height" member`},
+		{"receipt name in capitals besides the exact one", bundleWith("", keys, strings.Replace(receipt, `"height":3`, `"height":3,"Height":4`, 1)), `member "Height" in anchor.receipt is not "height"`},
+		{"receipt member missing", bundleWith("", keys, strings.Replace(receipt, `"tx_format":"{size}={root_hex}",`, "", 1)), `receipt has no "tx_format" member`},
+		{"keys member missing", bundleWith("", `{"ed25519":"","mldsa65":""}`, receipt), `keys has no "note_key" member`},
+	} {
+		_, err := bundle.Decode([]byte(tc.data))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Decode error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
 }

@@ -168,6 +168,11 @@ func TestEvidenceTampering(t *testing.T) {
 			editEvidence(t, r, func(ev *libEvidence) { ev.TxProof.Data[3] ^= 1 })
 		}, trust, "tx in block"},
 		"flipped payload byte": {func(r *ledger.Receipt) { r.Payload[3] ^= 1 }, trust, "tx in block"},
+		// Names are exact: "Signed_Header" is an unknown member, so the
+		// evidence has no signed header.
+		"signed header under another case": {func(r *ledger.Receipt) {
+			r.Evidence = json.RawMessage(strings.Replace(string(r.Evidence), `"signed_header"`, `"Signed_Header"`, 1))
+		}, trust, "chain id"},
 		"commit with too few signatures (2 of 4)": {func(r *ledger.Receipt) {
 			editEvidence(t, r, dropSignatures(2))
 		}, trust, "commit"},

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/tallygw/tally/anchor/ledger"
+	"github.com/tallygw/tally/internal/jsonexact"
 )
 
 // hexBytes is a byte string CometBFT's JSON writes in hex.
@@ -311,8 +312,14 @@ func TrustFromGenesis(path string) (ledger.Trust, error) {
 // Members of trust left empty are taken from the evidence and the step says
 // they are NOT pinned.
 func Verify(s *ledger.Steps, r *ledger.Receipt, trust ledger.Trust) error {
+	// CometBFT's JSON has exact member names; encoding/json would take
+	// "Signed_Header" for "signed_header".
+	exact, err := jsonexact.Strip(r.Evidence, &evidence{})
+	if err != nil {
+		return s.Fail("chain id", err)
+	}
 	var ev evidence
-	if err := json.Unmarshal(r.Evidence, &ev); err != nil {
+	if err := json.Unmarshal(exact, &ev); err != nil {
 		return s.Fail("chain id", fmt.Errorf("the receipt's evidence is not CometBFT evidence JSON: %w", err))
 	}
 	h, c := ev.SignedHeader.Header, ev.SignedHeader.Commit

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tallygw/tally/anchor/ledger"
+	"github.com/tallygw/tally/internal/jsonexact"
 )
 
 // Verification step names.
@@ -58,12 +59,12 @@ type evidenceIn struct {
 	RawTx         *string `json:"raw_tx"`
 	From          *string `json:"from"`
 	To            *string `json:"to"`
-	Nonce         *uint64 `json:"nonce"`
+	Nonce         *int64  `json:"nonce"` // signed, so that -0 reads as 0
 	GasPrice      *string `json:"gas_price"`
-	GasLimit      *uint64 `json:"gas_limit"`
-	GasUsed       *uint64 `json:"gas_used"`
-	TxIndex       *uint64 `json:"tx_index"`
-	Confirmations *uint64 `json:"confirmations"`
+	GasLimit      *int64  `json:"gas_limit"`
+	GasUsed       *int64  `json:"gas_used"`
+	TxIndex       *int64  `json:"tx_index"`
+	Confirmations *int64  `json:"confirmations"`
 }
 
 // maxNumber is the largest evidence number (2^53-1: every JSON parser
@@ -71,14 +72,14 @@ type evidenceIn struct {
 const maxNumber = 1<<53 - 1
 
 // number returns a required evidence number.
-func number(name string, v *uint64) (uint64, error) {
+func number(name string, v *int64) (uint64, error) {
 	switch {
 	case v == nil:
 		return 0, fmt.Errorf("the evidence has no %s", name)
-	case *v > maxNumber:
-		return 0, fmt.Errorf("evidence %s %d is above 2^53-1", name, *v)
+	case *v < 0 || *v > maxNumber:
+		return 0, fmt.Errorf("evidence %s %d is outside 0..2^53-1", name, *v)
 	}
-	return *v, nil
+	return uint64(*v), nil
 }
 
 // IsDecimal reports whether s is decimal digits without a sign or leading
@@ -131,8 +132,14 @@ func readReceipt(r *ledger.Receipt) (*evidenceIn, *decodedTx, error) {
 	if r.Ledger != Kind {
 		return nil, nil, fmt.Errorf("the receipt is for ledger %q, not %q", r.Ledger, Kind)
 	}
+	// Unknown members are ignored (FORMATS.md §5.3), and names are exact:
+	// "Nonce" is an unknown member, not the nonce.
+	exact, err := jsonexact.Strip(r.Evidence, &evidenceIn{})
+	if err != nil {
+		return nil, nil, err
+	}
 	var ev evidenceIn
-	if err := json.Unmarshal(r.Evidence, &ev); err != nil {
+	if err := json.Unmarshal(exact, &ev); err != nil {
 		return nil, nil, fmt.Errorf("the receipt's evidence is not EVM evidence JSON: %w", err)
 	}
 	if _, err := ParseChainID(r.Network); err != nil {
@@ -190,7 +197,7 @@ func readReceipt(r *ledger.Receipt) (*evidenceIn, *decodedTx, error) {
 	var nums [5]uint64
 	for i, n := range []struct {
 		name string
-		v    *uint64
+		v    *int64
 	}{{"nonce", ev.Nonce}, {"gas_limit", ev.GasLimit}, {"gas_used", ev.GasUsed}, {"tx_index", ev.TxIndex}, {"confirmations", ev.Confirmations}} {
 		if nums[i], err = number(n.name, n.v); err != nil {
 			return nil, nil, err

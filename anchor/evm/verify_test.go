@@ -72,20 +72,23 @@ func tamperCases(t testing.TB, r *ledger.Receipt, sender string) []tamperCase {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// without drops a member from the evidence.
-	without := func(member string) func(*ledger.Receipt) {
+	// members edits the evidence as raw JSON members.
+	members := func(edit func(m map[string]json.RawMessage)) func(*ledger.Receipt) {
 		return func(r *ledger.Receipt) {
 			var m map[string]json.RawMessage
 			if err := json.Unmarshal(r.Evidence, &m); err != nil {
 				t.Fatal(err)
 			}
-			delete(m, member)
+			edit(m)
 			b, err := json.Marshal(m)
 			if err != nil {
 				t.Fatal(err)
 			}
 			r.Evidence = b
 		}
+	}
+	without := func(member string) func(*ledger.Receipt) {
+		return members(func(m map[string]json.RawMessage) { delete(m, member) })
 	}
 	// The high-s twin of the signature (s' = n - s, the other recovery
 	// bit) recovers the same sender but is not canonical (EIP-2).
@@ -148,6 +151,19 @@ func tamperCases(t testing.TB, r *ledger.Receipt, sender string) []tamperCase {
 		{"nonce above 2^53-1", StepTx, nil, evidence(func(ev *Evidence) { ev.Nonce = 1 << 53 })},
 		{"pinned chain id with a leading zero", StepChain, &ledger.Trust{ChainID: "01337", Sender: sender}, nil},
 	}
+	rawMember := func(member, raw string) func(*ledger.Receipt) {
+		return members(func(m map[string]json.RawMessage) { m[member] = json.RawMessage(raw) })
+	}
+	renamed := func(member, to string) func(*ledger.Receipt) {
+		return members(func(m map[string]json.RawMessage) { m[to] = m[member]; delete(m, member) })
+	}
+	cases = append(cases,
+		tamperCase{"evidence nonce negative", StepTx, nil, rawMember("nonce", "-1")},
+		tamperCase{"evidence nonce with a fraction", StepTx, nil, rawMember("nonce", "0.5")},
+		// Names are exact: "Nonce" is an unknown member, so nonce is missing.
+		tamperCase{"evidence nonce named Nonce", StepTx, nil, renamed("nonce", "Nonce")},
+		tamperCase{"evidence from named From", StepSender, nil, renamed("from", "From")},
+	)
 	for _, m := range []string{"raw_tx", "to", "nonce", "gas_price", "gas_limit", "gas_used", "tx_index", "confirmations"} {
 		cases = append(cases, tamperCase{"evidence without " + m, StepTx, nil, without(m)})
 	}
@@ -238,6 +254,21 @@ func TestVerifyGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	testTampered(t, r, goldenSender)
+
+	// -0 is a JSON integer, and reads as 0 (the golden transaction's nonce).
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(r.Evidence, &m); err != nil {
+		t.Fatal(err)
+	}
+	if string(m["nonce"]) != "0" {
+		t.Fatalf("golden nonce %s, want 0", m["nonce"])
+	}
+	m["nonce"] = json.RawMessage("-0")
+	minusZero := *r
+	minusZero.Evidence, _ = json.Marshal(m)
+	if err := Verify(&ledger.Steps{}, &minusZero, ledger.Trust{}); err != nil {
+		t.Fatalf("nonce -0: %v", err)
+	}
 }
 
 func TestVerifyNilReceipt(t *testing.T) {

@@ -318,6 +318,9 @@ test('testdata/anchored: tampering fails at the step FORMATS.md names', () => {
     ['chain id', () => {}, { ledger: { chainId: other.chainId } }],
     ['validator set', () => {}, { ledger: { validatorsHash: other.validatorsHash } }],
     ['signed header', (b) => (b.anchor.receipt.height += 1)],
+    ['signed header', (b) => (b.anchor.receipt.height = -1)], // a JSON integer: not at format
+    ['signed header', (b) => (b.anchor.receipt.height = 0)],
+    ['format', (b) => (b.anchor.receipt.height = 35.5)],
     ['signed header', (b) => (b.anchor.receipt.block_time = '2020-01-01T00:00:00Z')],
     ['commit', (b) => {
       const s = b.anchor.receipt.evidence.signed_header.commit.signatures[0];

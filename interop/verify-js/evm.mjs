@@ -5,6 +5,7 @@
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { fail, hex } from './encoding.mjs';
+import { numberToken, writtenAsInteger } from './json.mjs';
 import * as rlp from './rlp.mjs';
 
 const enc = new TextEncoder();
@@ -43,22 +44,26 @@ export function addressOf(pub65) {
 // MAX_CHAIN_ID is the largest chain id §5.3 allows (2^64 − 1).
 export const MAX_CHAIN_ID = (1n << 64n) - 1n;
 
-// isNumber is §5.3's "number": an integer 0 … 2^53 − 1.
-const isNumber = (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+// isNumber is §5.3's "number": a JSON integer (no fraction, no exponent;
+// numbers is the evidence's tree from json.parseJSON, or undefined) from 0
+// to 2^53 − 1.
+const isNumber = (numbers, m, v) => writtenAsInteger(numbers, [m], v) && Number.isSafeInteger(v) && v >= 0;
 // DECIMAL is §5.3's "decimal string": no sign, no leading zeros.
 export const DECIMAL = /^(0|[1-9][0-9]*)$/;
 const HASH = /^0x[0-9a-f]{64}$/;
 
 // decodeEvidence checks the members §5.3 lists (all required) and their
 // forms; it leaves `from` to the sender step, which fails on it. Unknown
-// members are ignored.
-export function decodeEvidence(ev) {
+// members are ignored. numbers is the evidence's tree from json.parseJSON
+// (the bundle's text): with it, numbers written with a fraction or an
+// exponent (5.0, 5e0) fail; without it only their values are checked.
+export function decodeEvidence(ev, numbers = undefined) {
   if (ev === null || typeof ev !== 'object' || Array.isArray(ev)) fail('evidence is not an object');
   for (const m of ['raw_tx', 'to', 'gas_price']) {
     if (typeof ev[m] !== 'string') fail(`evidence.${m} is ${m in ev ? 'not a string' : 'missing'}`);
   }
   for (const m of ['nonce', 'gas_limit', 'gas_used', 'tx_index', 'confirmations']) {
-    if (!isNumber(ev[m])) fail(`evidence.${m} is ${m in ev ? `${JSON.stringify(ev[m])}, not an integer from 0 to 2^53-1` : 'missing'}`);
+    if (!isNumber(numbers, m, ev[m])) fail(`evidence.${m} is ${m in ev ? `${numberToken(numbers, m) ?? JSON.stringify(ev[m])}, not a JSON integer (no fraction, no exponent) from 0 to 2^53-1` : 'missing'}`);
   }
   if (!/^0x([0-9a-f]{2})+$/.test(ev.raw_tx)) fail(`evidence.raw_tx is not 0x and lower-case hex bytes: ${JSON.stringify(ev.raw_tx.slice(0, 40))}`);
   if (!DECIMAL.test(ev.gas_price)) fail(`evidence.gas_price ${JSON.stringify(ev.gas_price)} is not wei in decimal (no sign, no leading zeros)`);
@@ -74,14 +79,15 @@ export function decodeEvidence(ev) {
 }
 
 // checkReceipt checks the forms §5.3 gives the receipt's members for an EVM
-// ledger (their JSON types were checked at step format) and returns the
-// chain id `network` names.
-export function checkReceipt(r) {
+// ledger (their JSON types were checked at step format; height, a JSON
+// integer of 64 bits there, is given exactly) and returns the chain id
+// `network` names.
+export function checkReceipt(r, height = BigInt(r.height)) {
   if (!DECIMAL.test(r.network)) fail(`the receipt's network ${JSON.stringify(r.network)} is not a chain id in decimal (no sign, no leading zeros)`);
   const id = BigInt(r.network);
   if (id < 1n || id > MAX_CHAIN_ID) fail(`the receipt's network ${r.network} is not a chain id from 1 to 2^64-1`);
   if (!HASH.test(r.tx_id)) fail(`the receipt's tx_id ${JSON.stringify(r.tx_id)} is not 0x and 64 lower-case hex digits`);
-  if (r.height < 1) fail(`the receipt's height is ${r.height}, not a block (at least 1)`);
+  if (height < 1n) fail(`the receipt's height is ${height}, not a block (at least 1)`);
   if (!HASH.test(r.block_hash)) fail(`the receipt's block_hash ${JSON.stringify(r.block_hash)} is not 0x and 64 lower-case hex digits`);
   return id;
 }

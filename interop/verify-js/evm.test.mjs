@@ -9,13 +9,16 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { checksumAddress, decodeLegacyTx, parseAddress, recoverSender, signingHash } from './evm.mjs';
 import { decode, encode, fromUint, RLPError, toUint } from './rlp.mjs';
 import { fromHex, hex, PinError, verifyBundle, VerifyError } from './tally.mjs';
+import { parseJSON } from './json.mjs';
 import { parseGenesis } from './cometbft.mjs';
 
 const enc = new TextEncoder();
@@ -333,6 +336,9 @@ test('§5.3: the receipt\'s forms for an EVM ledger: network, tx_id, height, blo
   expectSteps([
     ...['01337', '0', '+1337', '-1337', '1337 ', '0x539', '', '18446744073709551616', '1e3'].map(network),
     ['evm transaction', 'height 0', (b) => (rc(b).height = 0)],
+    ['evm transaction', 'height -1: a JSON integer, so not at format', (b) => (rc(b).height = -1)],
+    [null, 'height 2^63-1 (its value is checked online only)', (b) => (rc(b).height = 2 ** 63 - 1024)],
+    ['format', 'height 2^63: not 64 bits', (b) => (rc(b).height = 2 ** 63)],
     [null, 'height 1 (its value is checked online only)', (b) => (rc(b).height = 1)],
     ['format', 'height 1.5', (b) => (rc(b).height = 1.5)],
     ...['0x' + rc(fixture('bundle.json')).block_hash.slice(2).toUpperCase(), rc(fixture('bundle.json')).block_hash.slice(2), '0x' + 'ab'.repeat(31), '0x' + 'ab'.repeat(33), '', '0x'].map((v) => ['evm transaction', `block_hash ${JSON.stringify(v)}`, (b) => (rc(b).block_hash = v)]),
@@ -395,6 +401,54 @@ test('§5.3: v gives a chain id 1 … 2^64−1 at evm transaction; r and s are c
       it[6] = fromUint(((toUint(it[6]) - 35n) ^ 1n) + 35n);
     })],
   ]);
+});
+
+test('§5, §5.3: numbers are JSON integers as written: no fraction, no exponent', (t) => {
+  const text = readFileSync(new URL('./testdata/evm/bundle.json', import.meta.url), 'utf8');
+  // rewrite writes the number member m (the first in the text) as its
+  // digits and suffix: the same value to JSON.parse.
+  const rewrite = (m, suffix) => {
+    const re = new RegExp(`("${m}": )(-?[0-9]+)([,\\n])`);
+    assert.match(text, re, m);
+    return text.replace(re, `$1$2${suffix}$3`);
+  };
+  const check = (bundle, step, name) => {
+    const { value, numbers } = parseJSON(bundle);
+    const r = verifyBundle(value, { pinned: fixture('id.json'), ledger: PINS, numbers });
+    const first = r.find((x) => !x.ok);
+    assert.equal(first ? first.step : null, step, `${name}: ${JSON.stringify(first)}`);
+    // JSON.parse alone cannot tell: the same bundle without its text verifies.
+    assert.equal(run(value).first, null, `${name}, without the text`);
+  };
+  check(text, null, 'as exported');
+  for (const m of ['nonce', 'gas_limit', 'gas_used', 'tx_index', 'confirmations']) {
+    for (const suffix of ['.0', 'e0', 'E+0', '.00e-0']) check(rewrite(m, suffix), 'evm transaction', `${m} with ${suffix}`);
+  }
+  for (const m of ['seq', 'tree_size', 'height']) {
+    for (const suffix of ['.0', 'e0']) check(rewrite(m, suffix), 'format', `${m} with ${suffix}`);
+  }
+  // -0 is RFC 8259's int: a JSON integer of value 0.
+  check(text.replace('"nonce": 0,', '"nonce": -0,'), null, 'nonce -0');
+  // Escaped and repeated member names read as JSON.parse reads them.
+  check(text.replace('"nonce": 0,', '"non\\u0063e": 0.0,'), 'evm transaction', 'nonce 0.0 under an escaped name');
+  check(text.replace('"nonce": 0,', '"nonce": 0, "nonce": 0e0,'), 'evm transaction', 'nonce 0 then 0e0');
+  check(text.replace('"nonce": 0,', '"nonce": 0e0, "nonce": 0,'), null, 'nonce 0e0 then 0: the last counts');
+  // An unknown evidence member is ignored, whatever its form.
+  check(text.replace('"nonce": 0,', '"nonce": 0, "block_number": 3.0,'), null, 'an unknown member 3.0');
+
+  const dir = mkdtempSync(join(tmpdir(), 'verify-js-'));
+  t.after(() => rmSync(dir, { recursive: true }));
+  const cli = (bundle) => {
+    const path = join(dir, 'bundle.json');
+    writeFileSync(path, bundle);
+    return spawnSync(process.execPath, [new URL('./verify.mjs', import.meta.url).pathname, path], { encoding: 'utf8' });
+  };
+  const r = cli(rewrite('nonce', '.0'));
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /evidence\.nonce is 0\.0, not a JSON integer/);
+  assert.match(r.stdout, /FAILED at step: evm transaction\n/);
+  assert.match(cli(rewrite('seq', 'e0')).stdout, /FAILED at step: format\n/);
+  assert.equal(cli(text).status, 0);
 });
 
 const anchoredFixture = (f) => JSON.parse(readFileSync(new URL(`./testdata/anchored/${f}`, import.meta.url)));

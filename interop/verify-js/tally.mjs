@@ -9,6 +9,7 @@ import { decode, CBORMap, Tagged, CBORFloat, CBORError, encodeBstr, encodeHead, 
 import { b64, concat, eq, fail, fromAnyHex, fromHex, hex, toB64, toB64URL, VerifyError } from './encoding.mjs';
 import * as comet from './cometbft.mjs';
 import * as evm from './evm.mjs';
+import { numberToken, writtenAsInteger } from './json.mjs';
 import { formatTime, parseTime } from './proto.mjs';
 
 export { b64, fromHex, hex, toB64, VerifyError };
@@ -529,8 +530,24 @@ const BUNDLE_MEMBERS = ['format', 'origin', 'seq', 'envelope', 'tree_size', 'inc
 const ANCHOR_MEMBERS = ['checkpoint', 'consistency_proof', 'receipt'];
 const RECEIPT_MEMBERS = ['ledger', 'network', 'tx_id', 'height', 'block_hash', 'block_time', 'tx_format', 'payload', 'evidence'];
 
-function isIndex(v) {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+// isIndex is §5's seq and tree_size: a JSON integer (no fraction, no
+// exponent; see json.mjs) from 0 to 2^53 − 1.
+function isIndex(numbers, path, v) {
+  return writtenAsInteger(numbers, path, v) && Number.isSafeInteger(v) && v >= 0;
+}
+
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+
+// receiptHeight is the receipt's height, exactly (from its token when the
+// bundle's text is at hand), or undefined when it is not a JSON integer
+// of 64 bits. Its value is the ledger's to check (§5.2 step 3, §5.3): a
+// height of the right JSON type fails there, not at format.
+function receiptHeight(numbers, v) {
+  const path = ['anchor', 'receipt', 'height'];
+  if (!writtenAsInteger(numbers, path, v)) return undefined;
+  const h = BigInt(numbers === undefined ? v : numberToken(numbers, ...path));
+  return h >= INT64_MIN && h <= INT64_MAX ? h : undefined;
 }
 
 function isObject(v) {
@@ -546,8 +563,9 @@ function exactMembers(o, members, what) {
   }
 }
 
-// checkAnchorShape checks the members and types of a /2 anchor (§5.1).
-function checkAnchorShape(a) {
+// checkAnchorShape checks the members and types of a /2 anchor (§5.1) and
+// returns the receipt's height.
+function checkAnchorShape(a, numbers) {
   if (!isObject(a)) fail('format tally-proof-bundle/2 needs an anchor object (FORMATS.md §5.1)');
   exactMembers(a, ANCHOR_MEMBERS, 'anchor');
   if (typeof a.checkpoint !== 'string') fail('anchor.checkpoint is not a string');
@@ -558,16 +576,23 @@ function checkAnchorShape(a) {
   for (const m of ['ledger', 'network', 'tx_id', 'block_hash', 'block_time', 'tx_format', 'payload']) {
     if (typeof r[m] !== 'string') fail(`anchor.receipt.${m} is not a string`);
   }
-  if (!isIndex(r.height)) fail('anchor.receipt.height is not a non-negative integer');
+  const height = receiptHeight(numbers, r.height);
+  if (height === undefined) fail(`anchor.receipt.height ${numberToken(numbers, 'anchor', 'receipt', 'height') ?? JSON.stringify(r.height)} is not a JSON integer (no fraction, no exponent) of 64 bits`);
   parseTime(r.block_time, 'anchor.receipt.block_time');
   b64(r.payload, 'anchor.receipt.payload');
   if (!isObject(r.evidence)) fail('anchor.receipt.evidence is not an object');
+  return height;
 }
 
 // verifyBundle runs §5's steps in order (§5.1 and §5.2 for format /2). It
 // returns a list of { step, ok, detail } and never throws for a bad bundle.
 // A step whose inputs come from an earlier failed step fails with
 // "not checked: needs <step>".
+//
+// numbers is the tree json.parseJSON gives for the bundle's text: with it,
+// the numbers §5 and §5.3 want as JSON integers must be written without
+// fraction and exponent (JSON.parse alone reads 5.0 and 5e0 as 5). Without
+// it (a bundle built in JavaScript) only their values are checked.
 //
 // pinned is a `tally id --json` document or null. ledger pins the ledger's
 // trust root: { chainId, validatorsHash (bytes), sender (bytes), genesis
@@ -576,7 +601,7 @@ function checkAnchorShape(a) {
 // label the output). A pin for the other kind of ledger than the receipt's
 // fails at step ledger (§5.1 step 10); a pin that is not well formed for
 // the receipt's ledger throws a PinError (a usage error, not a step).
-export function verifyBundle(bundle, { pinned = null, ledger = {} } = {}) {
+export function verifyBundle(bundle, { pinned = null, ledger = {}, numbers = undefined } = {}) {
   checkPins(ledger, ledgerOf(bundle));
   const results = [];
   const st = {};
@@ -610,8 +635,8 @@ export function verifyBundle(bundle, { pinned = null, ledger = {} } = {}) {
     }
     if (typeof bundle.origin !== 'string') fail('origin is not a string');
     st.gw = gatewayOfOrigin(bundle.origin);
-    if (!isIndex(bundle.seq)) fail('seq is not a non-negative integer (exact in a JSON number)');
-    if (!isIndex(bundle.tree_size)) fail('tree_size is not a non-negative integer (exact in a JSON number)');
+    if (!isIndex(numbers, ['seq'], bundle.seq)) fail(`seq ${numberToken(numbers, 'seq') ?? JSON.stringify(bundle.seq)} is not a JSON integer (no fraction, no exponent) from 0 to 2^53-1`);
+    if (!isIndex(numbers, ['tree_size'], bundle.tree_size)) fail(`tree_size ${numberToken(numbers, 'tree_size') ?? JSON.stringify(bundle.tree_size)} is not a JSON integer (no fraction, no exponent) from 0 to 2^53-1`);
     if (typeof bundle.envelope !== 'string') fail('envelope is not a base64 string');
     if (!Array.isArray(bundle.inclusion_proof)) fail('inclusion_proof is not an array');
     if (typeof bundle.checkpoint !== 'string') fail('checkpoint is not a string');
@@ -620,7 +645,7 @@ export function verifyBundle(bundle, { pinned = null, ledger = {} } = {}) {
       if (bundle.anchor !== null) fail(`a ${BUNDLE_FORMAT} bundle has no anchor (anchored bundles are ${ANCHORED_FORMAT})`);
       return `${BUNDLE_FORMAT}, origin ${bundle.origin}`;
     }
-    checkAnchorShape(bundle.anchor);
+    st.height = checkAnchorShape(bundle.anchor, numbers);
     return `${ANCHORED_FORMAT}, origin ${bundle.origin}, ledger ${bundle.anchor.receipt.ledger}`;
   });
 
@@ -707,7 +732,7 @@ export function verifyBundle(bundle, { pinned = null, ledger = {} } = {}) {
     cometbftSteps(run, st, receipt, ledger);
     last = 'tx in block';
   } else if (receipt.ledger === 'evm') {
-    evmSteps(run, st, receipt, ledger);
+    evmSteps(run, st, receipt, ledger, numbers === undefined ? undefined : numbers.get('anchor').get('receipt').get('evidence'));
     last = 'evm transaction';
   } else {
     run('ledger', ['format'], () => {
@@ -813,7 +838,7 @@ function cometbftSteps(run, st, receipt, ledger) {
     if (c.height !== h.height) fail(`header and commit height mismatch: ${h.height} vs ${c.height}`);
     const hh = comet.headerHash(h);
     if (!eq(hh, c.blockId.hash)) fail(`the commit signs block ${UP(c.blockId.hash)}, the header is block ${UP(hh)}`);
-    if (BigInt(receipt.height) !== h.height) fail(`the receipt names block ${receipt.height}, the evidence is block ${h.height}`);
+    if (st.height !== h.height) fail(`the receipt names block ${st.height}, the evidence is block ${h.height}`);
     const bh = fromAnyHex(receipt.block_hash, 'block_hash');
     if (!eq(bh, hh)) fail(`the receipt's block_hash ${receipt.block_hash} is not the header's hash ${UP(hh)}`);
     const bt = parseTime(receipt.block_time, 'block_time');
@@ -855,11 +880,12 @@ function cometbftSteps(run, st, receipt, ledger) {
   });
 }
 
-// evmSteps runs §5.3's steps.
-function evmSteps(run, st, receipt, ledger) {
+// evmSteps runs §5.3's steps; evNumbers is the evidence's tree from
+// json.parseJSON, or undefined.
+function evmSteps(run, st, receipt, ledger, evNumbers) {
   run('evm transaction', ['format'], () => {
-    evm.checkReceipt(receipt);
-    const ev = evm.decodeEvidence(receipt.evidence);
+    evm.checkReceipt(receipt, st.height);
+    const ev = evm.decodeEvidence(receipt.evidence, evNumbers);
     const tx = evm.decodeLegacyTx(ev.raw);
     const h = evm.txHash(ev.raw);
     if (receipt.tx_id !== h) fail(`tx_id ${JSON.stringify(receipt.tx_id)} is not the raw transaction's Keccak-256 ${h}`);

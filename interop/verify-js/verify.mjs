@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { parseGenesis } from './cometbft.mjs';
 import { parseAddress } from './evm.mjs';
+import { parseJSON } from './json.mjs';
 import { checkPins, ledgerOf, PinError, STEPS, STEPS_V1, VerifyError, verifyBundle } from './tally.mjs';
 
 const USAGE = `usage: node verify.mjs BUNDLE.json [--keys ID.json]
@@ -42,11 +43,18 @@ function readText(path, what) {
 }
 
 function readJSON(path, what) {
+  return readJSONNumbers(path, what).value;
+}
+
+// readJSONNumbers also returns the source text of the numbers (json.mjs),
+// for a bundle: FORMATS.md §5 and §5.3 want some as JSON integers.
+function readJSONNumbers(path, what) {
   const text = readText(path, what);
   try {
-    return JSON.parse(text);
+    return parseJSON(text);
   } catch (e) {
-    return { __invalid: `${what} ${path} is not JSON: ${e.message}` };
+    if (!(e instanceof SyntaxError)) throw e;
+    return { value: { __invalid: `${what} ${path} is not JSON: ${e.message}` } };
   }
 }
 
@@ -118,7 +126,7 @@ if (opt.sender !== undefined) {
   ledger.senderSource = '--sender';
 }
 
-const bundle = readJSON(bundlePath, 'bundle');
+const { value: bundle, numbers } = readJSONNumbers(bundlePath, 'bundle');
 // The form of --chain-id depends on the receipt's ledger (FORMATS.md §5.1):
 // for EVM, decimal digits without leading zeros. A pin that is not well
 // formed is a usage error, not a failed step.
@@ -143,7 +151,7 @@ if (bundle && bundle.__invalid) {
   results = [{ step: 'format', ok: false, detail: bundle.__invalid }];
   for (const s of STEPS_V1.slice(1)) results.push({ step: s, ok: false, detail: 'not checked: needs format', skipped: true });
 } else {
-  results = verifyBundle(bundle, { pinned, ledger });
+  results = verifyBundle(bundle, { pinned, ledger, numbers });
 }
 
 const width = Math.max(...STEPS.map((s) => s.length));
