@@ -23,6 +23,7 @@ import (
 	"github.com/tallygw/tally/edge/broker"
 	"github.com/tallygw/tally/edge/conditions"
 	"github.com/tallygw/tally/edge/uplink"
+	"github.com/tallygw/tally/sensors"
 	"github.com/tallygw/tally/sensors/eseal"
 	"github.com/tallygw/tally/sensors/iso6346"
 	"github.com/tallygw/tally/sensors/lines"
@@ -633,16 +634,7 @@ func (c *Config) sub(section string, err error) error {
 	}
 	var key string
 	var inner error = err
-	switch e := err.(type) {
-	case *serial.ConfigError:
-		key, inner = e.Key, e.Err
-	case *eseal.ConfigError:
-		key, inner = e.Key, e.Err
-	case *lines.ConfigError:
-		key, inner = e.Key, e.Err
-	case *mqtt.ConfigError:
-		key, inner = e.Key, e.Err
-	case *uplink.ConfigError:
+	if e, ok := err.(*sensors.ConfigError); ok {
 		key, inner = e.Key, e.Err
 	}
 	if key == "" {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tallygw/tally/internal/secret"
+	"github.com/tallygw/tally/sensors"
 )
 
 // Defaults applied by SetDefaults to zero Config fields.
@@ -93,19 +94,11 @@ type Config struct {
 	Poll time.Duration `yaml:"poll"`
 }
 
-// ConfigError reports an invalid Config. Key is the yaml key at fault
-// ("broker"), so a config loader can point at the file and line that hold it.
-type ConfigError struct {
-	Key string
-	Err error
-}
-
-func (e *ConfigError) Error() string { return e.Key + ": " + e.Err.Error() }
-
-func (e *ConfigError) Unwrap() error { return e.Err }
+// ConfigError reports an invalid Config at a key ("broker").
+type ConfigError = sensors.ConfigError
 
 func configErr(key, format string, args ...any) error {
-	return &ConfigError{Key: key, Err: fmt.Errorf(format, args...)}
+	return sensors.ConfigErr("", key, format, args...)
 }
 
 // SetDefaults fills the zero fields of c. The client id and topic prefix
@@ -124,15 +117,7 @@ func (c *Config) SetDefaults(gatewayID string) {
 	if c.KeepAlive == 0 {
 		c.KeepAlive = DefaultKeepAlive
 	}
-	if c.ReconnectMin == 0 {
-		c.ReconnectMin = DefaultReconnectMin
-		if c.ReconnectMax > 0 && c.ReconnectMax < c.ReconnectMin {
-			c.ReconnectMin = c.ReconnectMax
-		}
-	}
-	if c.ReconnectMax == 0 {
-		c.ReconnectMax = max(DefaultReconnectMax, c.ReconnectMin)
-	}
+	sensors.DefaultReconnect(&c.ReconnectMin, &c.ReconnectMax, DefaultReconnectMin, DefaultReconnectMax)
 	if c.Poll == 0 {
 		c.Poll = DefaultPoll
 	}

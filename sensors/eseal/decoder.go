@@ -2,7 +2,6 @@ package eseal
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -20,24 +19,15 @@ type Config struct {
 	StartupConfig string `yaml:"startup_config"`
 }
 
-// ConfigError reports an invalid Config. Key is the path of the offending
-// key within the driver's config ("startup_config"), so a config loader can
-// point at the file and line that hold it.
-type ConfigError struct {
-	Key string
-	Err error
-}
-
-func (e *ConfigError) Error() string { return "eseal: " + e.Key + ": " + e.Err.Error() }
-
-func (e *ConfigError) Unwrap() error { return e.Err }
+// ConfigError reports an invalid Config at a key ("startup_config").
+type ConfigError = sensors.ConfigError
 
 // Validate checks c. Errors are *ConfigError.
 func (c Config) Validate() error {
 	for i := 0; i < len(c.StartupConfig); i++ {
 		ch := c.StartupConfig[i]
 		if ch < 0x20 || ch > 0x7e || ch == '#' {
-			return &ConfigError{Key: "startup_config", Err: fmt.Errorf("byte %q at offset %d not allowed (printable ASCII without '#')", ch, i)}
+			return sensors.ConfigErr("eseal", "startup_config", "byte %q at offset %d not allowed (printable ASCII without '#')", ch, i)
 		}
 	}
 	return nil

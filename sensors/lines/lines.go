@@ -86,20 +86,11 @@ type Field struct {
 	Max *float64 `yaml:"max"`
 }
 
-// ConfigError reports an invalid Config. Key is the path of the offending
-// key within the driver's config ("fields.t.type"), so a config loader can
-// point at the file and line that hold it.
-type ConfigError struct {
-	Key string
-	Err error
-}
-
-func (e *ConfigError) Error() string { return "lines: " + e.Key + ": " + e.Err.Error() }
-
-func (e *ConfigError) Unwrap() error { return e.Err }
+// ConfigError reports an invalid Config at a key ("fields.t.type").
+type ConfigError = sensors.ConfigError
 
 func configErr(key, format string, args ...any) error {
-	return &ConfigError{Key: key, Err: fmt.Errorf(format, args...)}
+	return sensors.ConfigErr("lines", key, format, args...)
 }
 
 // Validate checks c without building a Decoder. Errors are *ConfigError.

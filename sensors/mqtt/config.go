@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tallygw/tally/sensors"
 	"github.com/tallygw/tally/sensors/iso6346"
 )
 
@@ -139,20 +140,11 @@ type Topic struct {
 	Container string `yaml:"container"`
 }
 
-// ConfigError reports an invalid Config. Key is the yaml key at fault
-// ("broker", "topics[1].filter"), so a config loader can point at the file
-// and line that hold it.
-type ConfigError struct {
-	Key string
-	Err error
-}
-
-func (e *ConfigError) Error() string { return e.Key + ": " + e.Err.Error() }
-
-func (e *ConfigError) Unwrap() error { return e.Err }
+// ConfigError reports an invalid Config at a key ("broker").
+type ConfigError = sensors.ConfigError
 
 func configErr(key, format string, args ...any) error {
-	return &ConfigError{Key: key, Err: fmt.Errorf(format, args...)}
+	return sensors.ConfigErr("", key, format, args...)
 }
 
 // SetDefaults fills the zero fields of c with the defaults. Broker and
@@ -168,15 +160,7 @@ func (c *Config) SetDefaults() {
 	if c.KeepAlive == 0 {
 		c.KeepAlive = DefaultKeepAlive
 	}
-	if c.ReconnectMin == 0 {
-		c.ReconnectMin = DefaultReconnectMin
-		if c.ReconnectMax > 0 && c.ReconnectMax < c.ReconnectMin {
-			c.ReconnectMin = c.ReconnectMax
-		}
-	}
-	if c.ReconnectMax == 0 {
-		c.ReconnectMax = max(DefaultReconnectMax, c.ReconnectMin)
-	}
+	sensors.DefaultReconnect(&c.ReconnectMin, &c.ReconnectMax, DefaultReconnectMin, DefaultReconnectMax)
 	if c.MaxPayload == 0 {
 		c.MaxPayload = DefaultMaxPayload
 	}

@@ -1,7 +1,6 @@
 package serial
 
 import (
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	bugserial "go.bug.st/serial"
+
+	"github.com/tallygw/tally/sensors"
 )
 
 // Defaults applied by SetDefaults to zero Config fields.
@@ -82,19 +83,11 @@ type Config struct {
 // speeds Linux termios names (50 … 4000000). Adapters may support fewer.
 func StandardBauds() []int { return slices.Clone(standardBauds) }
 
-// ConfigError reports an invalid Config. Key is the yaml key at fault
-// ("baud"), so a config loader can point at the file and line that hold it.
-type ConfigError struct {
-	Key string
-	Err error
-}
-
-func (e *ConfigError) Error() string { return e.Key + ": " + e.Err.Error() }
-
-func (e *ConfigError) Unwrap() error { return e.Err }
+// ConfigError reports an invalid Config at a key ("baud").
+type ConfigError = sensors.ConfigError
 
 func configErr(key, format string, args ...any) error {
-	return &ConfigError{Key: key, Err: fmt.Errorf(format, args...)}
+	return sensors.ConfigErr("", key, format, args...)
 }
 
 // SetDefaults fills the zero fields of c with the defaults. Port has no
@@ -120,15 +113,7 @@ func (c *Config) SetDefaults() {
 	if c.MaxLine == 0 {
 		c.MaxLine = DefaultMaxLine
 	}
-	if c.ReconnectMin == 0 {
-		c.ReconnectMin = DefaultReconnectMin
-		if c.ReconnectMax > 0 && c.ReconnectMax < c.ReconnectMin {
-			c.ReconnectMin = c.ReconnectMax // "reconnect_max: 500ms" alone is honoured
-		}
-	}
-	if c.ReconnectMax == 0 {
-		c.ReconnectMax = max(DefaultReconnectMax, c.ReconnectMin)
-	}
+	sensors.DefaultReconnect(&c.ReconnectMin, &c.ReconnectMax, DefaultReconnectMin, DefaultReconnectMax)
 }
 
 // Validate reports the first problem in c as a *ConfigError naming the
