@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tallygw/tally/internal/testca"
 )
 
 func TestConfigYAML(t *testing.T) {
@@ -144,21 +146,21 @@ func TestSecretFileMode(t *testing.T) {
 		t.Fatalf("empty password file: %v", err)
 	}
 
-	tc := newTestCA(t)
-	c = Config{Broker: "mqtts://h", CAFile: tc.caFile, CertFile: tc.clientCert, KeyFile: tc.clientKey}
-	if err := os.Chmod(tc.clientKey, 0o640); err != nil {
+	tc := testca.New(t)
+	c = Config{Broker: "mqtts://h", CAFile: tc.CA, CertFile: tc.ClientCert, KeyFile: tc.ClientKey}
+	if err := os.Chmod(tc.ClientKey, 0o640); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.tlsConfig("h"); !errors.As(err, &ce) || ce.Key != "key_file" || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("group-readable key file: %v", err)
 	}
-	if err := os.Chmod(tc.clientKey, 0o600); err != nil {
+	if err := os.Chmod(tc.ClientKey, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if tcfg, err := c.tlsConfig("h"); err != nil || len(tcfg.Certificates) != 1 || tcfg.RootCAs == nil {
 		t.Fatalf("tlsConfig: %v", err)
 	}
-	if err := os.WriteFile(tc.caFile, bytes.Repeat([]byte("x"), 10), 0o600); err != nil {
+	if err := os.WriteFile(tc.CA, bytes.Repeat([]byte("x"), 10), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.tlsConfig("h"); !errors.As(err, &ce) || ce.Key != "ca_file" {
