@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tallygw/tally/internal/gpsdcheck"
 	"github.com/tallygw/tally/sensors/nmea"
 )
 
@@ -67,68 +67,6 @@ func decode(t *testing.T, args ...string) decodeRun {
 	return d
 }
 
-// gpsdTPV is the part of a gpsd TPV report the test compares.
-type gpsdTPV struct {
-	Mode   int      `json:"mode"`
-	Time   string   `json:"time"`
-	Lat    *float64 `json:"lat"`
-	Lon    *float64 `json:"lon"`
-	AltMSL *float64 `json:"altMSL"`
-	Speed  *float64 `json:"speed"`
-	Track  *float64 `json:"track"`
-}
-
-func readGpsdTPVs(t *testing.T, path string) []gpsdTPV {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []gpsdTPV
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		if !strings.Contains(sc.Text(), `"class":"TPV"`) {
-			continue
-		}
-		var v gpsdTPV
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, v)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// The known exceptions, copied by value from sensors/nmea/capture_test.go
-// (TestCapturesMatchGpsd), where each is explained at length.
-//
-// cliSilentEpochs: the decoder has a timed reading, gpsd printed no timed
-// TPV for the epoch.
-var cliSilentEpochs = map[string]map[string]string{
-	"beidou-bd": {
-		"2015-02-25T07:41:55.799Z": "the epoch's last sentence is the first RMC with status A; gpsd printed no TPV after it",
-	},
-	"mtk-3301": {
-		"2008-08-23T08:14:36Z": "the epoch's RMC is the first with status A; gpsd printed no TPV after it",
-	},
-	"gp-320fw-2019-04-06-overflow": {
-		"2019-04-06T23:57:26.02Z": "the epoch has no GLL, which this receiver's cycle ends with for gpsd; no TPV at all",
-	},
-}
-
-// cliNoFixPositions: untimed gpsd TPVs with mode >= 2 whose position is in
-// no reading.
-var cliNoFixPositions = map[string]map[string]string{
-	"mtk-3301": {
-		"52.216316550,6.884965100": "GGA with quality 0 and an RMC with status V: the receiver says it has no fix",
-	},
-}
-
 // badNMEALine reports whether a capture line is one the nmea decoder must
 // reject, by the rules of NMEA 0183 as the decoder applies them: junk
 // before '$', a wrong or malformed checksum, a standard sentence without a
@@ -155,26 +93,6 @@ func badNMEALine(line string) bool {
 		sum ^= s[i]
 	}
 	return sum != byte(want)
-}
-
-func numField(r map[string]any, key string) (float64, bool) {
-	v, ok := r[key].(float64)
-	return v, ok
-}
-
-// within checks reading field key against gpsd's value, when gpsd has one.
-func within(r map[string]any, key string, want *float64, tol float64) []string {
-	if want == nil {
-		return nil
-	}
-	got, ok := numField(r, key)
-	if !ok {
-		return []string{fmt.Sprintf("%s missing, gpsd %v", key, *want)}
-	}
-	if math.Abs(got-*want) > tol {
-		return []string{fmt.Sprintf("%s %.9f, gpsd %.9f", key, got, *want)}
-	}
-	return nil
 }
 
 // TestDecodeGpsdCaptures decodes every gpsd capture with the real binary and
@@ -246,9 +164,9 @@ func TestDecodeGpsdCaptures(t *testing.T) {
 
 			// gpsd's timed TPVs with a fix, grouped by time in file order.
 			var times []string
-			groups := map[string][]gpsdTPV{}
-			var untimed []gpsdTPV
-			for _, v := range readGpsdTPVs(t, logPath+".chk") {
+			groups := map[string][]gpsdcheck.TPV{}
+			var untimed []gpsdcheck.TPV
+			for _, v := range gpsdcheck.ReadTPVs(t, logPath+".chk") {
 				switch {
 				case v.Mode < 2:
 				case v.Time == "":
@@ -280,7 +198,7 @@ func TestDecodeGpsdCaptures(t *testing.T) {
 					// be there, untimed and saying why.
 					found := false
 					for _, r := range untimedGPS {
-						if r["time_note"] == nmea.NoteRollover && within(r, "lat", last.Lat, 1e-6) == nil && within(r, "lon", last.Lon, 1e-6) == nil {
+						if r["time_note"] == nmea.NoteRollover && gpsdcheck.Within(r, "lat", last.Lat, 1e-6) == nil && gpsdcheck.Within(r, "lon", last.Lon, 1e-6) == nil {
 							found = true
 						}
 					}
@@ -296,12 +214,12 @@ func TestDecodeGpsdCaptures(t *testing.T) {
 				}
 				var bad []string
 				for _, v := range group {
-					bad = append(bad, within(r, "lat", v.Lat, 1e-6)...)
-					bad = append(bad, within(r, "lon", v.Lon, 1e-6)...)
+					bad = append(bad, gpsdcheck.Within(r, "lat", v.Lat, 1e-6)...)
+					bad = append(bad, gpsdcheck.Within(r, "lon", v.Lon, 1e-6)...)
 				}
-				bad = append(bad, within(r, "alt_m", last.AltMSL, 0.01)...)
-				bad = append(bad, within(r, "speed_mps", last.Speed, 0.01)...)
-				bad = append(bad, within(r, "course_deg", last.Track, 0.01)...)
+				bad = append(bad, gpsdcheck.Within(r, "alt_m", last.AltMSL, 0.01)...)
+				bad = append(bad, gpsdcheck.Within(r, "speed_mps", last.Speed, 0.01)...)
+				bad = append(bad, gpsdcheck.Within(r, "course_deg", last.Track, 0.01)...)
 				if len(bad) > 0 {
 					sort.Strings(bad)
 					t.Errorf("%s: %s", ts, strings.Join(bad, "; "))
@@ -315,7 +233,7 @@ func TestDecodeGpsdCaptures(t *testing.T) {
 			// Every timed reading gpsd has no TPV for is a known epoch.
 			for tm, r := range byTime {
 				key := tm.UTC().Format(time.RFC3339Nano)
-				if why, ok := cliSilentEpochs[name][key]; ok {
+				if why, ok := gpsdcheck.SilentEpochs[name][key]; ok {
 					t.Logf("reading at %s has no timed gpsd TPV: %s", key, why)
 					continue
 				}
@@ -328,13 +246,13 @@ func TestDecodeGpsdCaptures(t *testing.T) {
 				}
 				found := false
 				for _, r := range d.readings {
-					if r["kind"] == "gps" && within(r, "lat", v.Lat, 1e-6) == nil && within(r, "lon", v.Lon, 1e-6) == nil {
+					if r["kind"] == "gps" && gpsdcheck.Within(r, "lat", v.Lat, 1e-6) == nil && gpsdcheck.Within(r, "lon", v.Lon, 1e-6) == nil {
 						found = true
 						break
 					}
 				}
 				key := fmt.Sprintf("%.9f,%.9f", *v.Lat, *v.Lon)
-				why, known := cliNoFixPositions[name][key]
+				why, known := gpsdcheck.NoFixPositions[name][key]
 				switch {
 				case !found && known:
 					t.Logf("untimed gpsd TPV at %s has no reading: %s", key, why)

@@ -1,11 +1,8 @@
 package nmea
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tallygw/tally/internal/gpsdcheck"
 	"github.com/tallygw/tally/sensors"
 )
 
@@ -60,44 +58,6 @@ func decodeCapture(t testing.TB, path string, opts Options, recv time.Time) ([]s
 	return out, d.Stats(), errs
 }
 
-// tpv is the part of a gpsd TPV report the test compares.
-type tpv struct {
-	Class  string   `json:"class"`
-	Mode   int      `json:"mode"`
-	Time   string   `json:"time"`
-	Lat    *float64 `json:"lat"`
-	Lon    *float64 `json:"lon"`
-	AltMSL *float64 `json:"altMSL"`
-	Speed  *float64 `json:"speed"`
-	Track  *float64 `json:"track"`
-}
-
-func readTPVs(t *testing.T, path string) []tpv {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	defer f.Close()
-	var out []tpv
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		if !strings.Contains(sc.Text(), `"class":"TPV"`) {
-			continue
-		}
-		var v tpv
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, v)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("scan %s: %v", path, err)
-	}
-	return out
-}
-
 // TestCapturesMatchGpsd replays every gpsd capture and checks each gpsd
 // TPV with mode >= 2 and a time against the reading of the same time.
 //
@@ -131,9 +91,9 @@ func TestCapturesMatchGpsd(t *testing.T) {
 
 			// Group the timed TPVs with a fix by time, in file order.
 			var times []string
-			groups := map[string][]tpv{}
-			var untimed []tpv
-			for _, v := range readTPVs(t, logPath+".chk") {
+			groups := map[string][]gpsdcheck.TPV{}
+			var untimed []gpsdcheck.TPV
+			for _, v := range gpsdcheck.ReadTPVs(t, logPath+".chk") {
 				if v.Mode < 2 {
 					continue
 				}
@@ -162,13 +122,13 @@ func TestCapturesMatchGpsd(t *testing.T) {
 				}
 				var bad []string
 				for _, v := range group {
-					bad = append(bad, compareField(r, "lat", v.Lat, 1e-6)...)
-					bad = append(bad, compareField(r, "lon", v.Lon, 1e-6)...)
+					bad = append(bad, gpsdcheck.Within(r.Data, "lat", v.Lat, 1e-6)...)
+					bad = append(bad, gpsdcheck.Within(r.Data, "lon", v.Lon, 1e-6)...)
 				}
 				last := group[len(group)-1]
-				bad = append(bad, compareField(r, "alt_m", last.AltMSL, 0.01)...)
-				bad = append(bad, compareField(r, "speed_mps", last.Speed, 0.01)...)
-				bad = append(bad, compareField(r, "course_deg", last.Track, 0.01)...)
+				bad = append(bad, gpsdcheck.Within(r.Data, "alt_m", last.AltMSL, 0.01)...)
+				bad = append(bad, gpsdcheck.Within(r.Data, "speed_mps", last.Speed, 0.01)...)
+				bad = append(bad, gpsdcheck.Within(r.Data, "course_deg", last.Track, 0.01)...)
 				if len(bad) > 0 {
 					sort.Strings(bad)
 					t.Errorf("%s: %s\n\traw: %q", ts, strings.Join(dedupe(bad), "; "), r.Raw)
@@ -184,7 +144,7 @@ func TestCapturesMatchGpsd(t *testing.T) {
 			// must be one of the known, explained epochs.
 			for ts, r := range byTime {
 				key := ts.Format(time.RFC3339Nano)
-				if why, ok := gpsdSilentEpochs[name][key]; ok {
+				if why, ok := gpsdcheck.SilentEpochs[name][key]; ok {
 					t.Logf("reading at %s has no timed gpsd TPV: %s", key, why)
 					continue
 				}
@@ -198,14 +158,14 @@ func TestCapturesMatchGpsd(t *testing.T) {
 				}
 				found := false
 				for _, r := range readings {
-					if r.Kind == sensors.KindGPS && compareField(r, "lat", v.Lat, 1e-6) == nil &&
-						compareField(r, "lon", v.Lon, 1e-6) == nil {
+					if r.Kind == sensors.KindGPS && gpsdcheck.Within(r.Data, "lat", v.Lat, 1e-6) == nil &&
+						gpsdcheck.Within(r.Data, "lon", v.Lon, 1e-6) == nil {
 						found = true
 						break
 					}
 				}
 				key := fmt.Sprintf("%.9f,%.9f", *v.Lat, *v.Lon)
-				why, known := gpsdNoFixPositions[name][key]
+				why, known := gpsdcheck.NoFixPositions[name][key]
 				switch {
 				case !found && known:
 					t.Logf("untimed gpsd TPV at %s has no reading: %s", key, why)
@@ -217,51 +177,6 @@ func TestCapturesMatchGpsd(t *testing.T) {
 			}
 		})
 	}
-}
-
-// gpsdSilentEpochs are epochs for which the decoder has a timed reading
-// and gpsd printed no TPV with a time, per capture, with the reason.
-// gpsd reports after each sentence rather than after the whole epoch.
-var gpsdSilentEpochs = map[string]map[string]string{
-	"beidou-bd": {
-		"2015-02-25T07:41:55.799Z": "the first RMC with status A (the first trusted date) is the epoch's last sentence; " +
-			"gpsd reported the epoch's GGA and GNS before it, without a time, and printed no TPV after the RMC. " +
-			"The decoder merges the epoch first, so it has the date.",
-	},
-	"mtk-3301": {
-		"2008-08-23T08:14:36Z": "same as beidou-bd: the epoch's RMC is the first with status A, it follows the GGA " +
-			"that gpsd reported without a time, and gpsd printed no TPV after it.",
-	},
-	"gp-320fw-2019-04-06-overflow": {
-		"2019-04-06T23:57:26.02Z": "gpsd reports this receiver's epochs when the sentence it learned ends the cycle " +
-			"(GLL) arrives; this epoch has no GLL, so gpsd printed no TPV for it at all.",
-	},
-}
-
-// gpsdNoFixPositions are untimed gpsd TPVs with mode >= 2 whose position is
-// in no reading, per capture, with the reason.
-var gpsdNoFixPositions = map[string]map[string]string{
-	"mtk-3301": {
-		"52.216316550,6.884965100": "it comes from $GPGGA,081434.590 with quality 0 and the epoch's RMC has status V: " +
-			"the receiver says it has no fix. gpsd still reports the position (mode 2); the decoder makes " +
-			"readings of valid fixes only.",
-	},
-}
-
-// compareField checks reading field key against gpsd's value, when gpsd
-// has one.
-func compareField(r sensors.Reading, key string, want *float64, tol float64) []string {
-	if want == nil {
-		return nil
-	}
-	got, ok := r.Data[key].(float64)
-	if !ok {
-		return []string{fmt.Sprintf("%s missing, gpsd %v", key, *want)}
-	}
-	if math.Abs(got-*want) > tol {
-		return []string{fmt.Sprintf("%s %.9f, gpsd %.9f", key, got, *want)}
-	}
-	return nil
 }
 
 func dedupe(s []string) []string {
