@@ -301,23 +301,21 @@ func Decode(data []byte) (*Bundle, error) {
 	if err := json.Unmarshal(data, &members); err != nil {
 		return nil, fmt.Errorf("bundle is not a JSON object: %w", err)
 	}
-	for _, m := range []string{"format", "origin", "seq", "envelope", "tree_size", "inclusion_proof", "checkpoint", "keys", "anchor"} {
-		if _, ok := members[m]; !ok {
-			return nil, fmt.Errorf("bundle has no %q member", m)
-		}
+	if members == nil {
+		return nil, errors.New("bundle is null, not a JSON object")
 	}
-	if err := requireMembers(members["keys"], "keys", "ed25519", "mldsa65", "note_key"); err != nil {
+	if err := requireMembers(members, "bundle", "format", "origin", "seq", "envelope", "tree_size", "inclusion_proof", "checkpoint", "keys", "anchor"); err != nil {
 		return nil, err
 	}
-	if a := members["anchor"]; string(a) != "null" {
-		var anchor map[string]json.RawMessage
-		if err := json.Unmarshal(a, &anchor); err == nil {
-			if err := requireMembers(a, "anchor", "checkpoint", "consistency_proof", "receipt"); err != nil {
-				return nil, err
-			}
-			if err := requireMembers(anchor["receipt"], "receipt", "ledger", "network", "tx_id", "height", "block_hash", "block_time", "tx_format", "payload", "evidence"); err != nil {
-				return nil, err
-			}
+	if err := requireMembers(object(members["keys"]), "bundle keys", "ed25519", "mldsa65", "note_key"); err != nil {
+		return nil, err
+	}
+	if anchor := object(members["anchor"]); anchor != nil {
+		if err := requireMembers(anchor, "bundle anchor", "checkpoint", "consistency_proof", "receipt"); err != nil {
+			return nil, err
+		}
+		if err := requireMembers(object(anchor["receipt"]), "bundle receipt", "ledger", "network", "tx_id", "height", "block_hash", "block_time", "tx_format", "payload", "evidence"); err != nil {
+			return nil, err
 		}
 	}
 	// encoding/json matches names ignoring case; FORMATS.md's are exact.
@@ -333,16 +331,25 @@ func Decode(data []byte) (*Bundle, error) {
 	return &b, nil
 }
 
-// requireMembers returns an error when the JSON object raw lacks one of
-// names. Anything that is not an object is left to the decoding.
-func requireMembers(raw json.RawMessage, what string, names ...string) error {
+// object decodes raw as a JSON object; nil when it is not one (the
+// decoding that follows reports that).
+func object(raw json.RawMessage) map[string]json.RawMessage {
 	var obj map[string]json.RawMessage
-	if json.Unmarshal(raw, &obj) != nil || obj == nil {
+	if json.Unmarshal(raw, &obj) != nil {
+		return nil
+	}
+	return obj
+}
+
+// requireMembers returns an error when obj lacks one of names; a nil obj
+// is left to the decoding.
+func requireMembers(obj map[string]json.RawMessage, what string, names ...string) error {
+	if obj == nil {
 		return nil
 	}
 	for _, n := range names {
 		if _, ok := obj[n]; !ok {
-			return fmt.Errorf("bundle %s has no %q member", what, n)
+			return fmt.Errorf("%s has no %q member", what, n)
 		}
 	}
 	return nil

@@ -143,6 +143,7 @@ func TestDecodeExactMembers(t *testing.T) {
 		{"receipt name in capitals", bundleWith("", keys, strings.Replace(receipt, `"height"`, `"Height"`, 1)), `receipt has no "height" member`},
 		{"receipt name in capitals besides the exact one", bundleWith("", keys, strings.Replace(receipt, `"height":3`, `"height":3,"Height":4`, 1)), `member "Height" in anchor.receipt is not "height"`},
 		{"receipt member missing", bundleWith("", keys, strings.Replace(receipt, `"tx_format":"{size}={root_hex}",`, "", 1)), `receipt has no "tx_format" member`},
+		{"null", "null", "bundle is null"},
 		{"keys member missing", bundleWith("", `{"ed25519":"","mldsa65":""}`, receipt), `keys has no "note_key" member`},
 	} {
 		_, err := bundle.Decode([]byte(tc.data))
